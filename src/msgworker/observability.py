@@ -1,0 +1,131 @@
+"""Structured failure logs and EMF metrics, through aws-lambda-powertools.
+
+Nothing here runs on a batch where every record succeeds and no metrics namespace is
+configured, and Powertools is imported only when something is logged or emitted, so
+an unused feature costs neither import time nor per-batch time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from typing import Any, Protocol
+
+from .errors import NotStartedError, ParseError
+from .outcome import BatchResult
+
+METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
+
+
+class LoggerLike(Protocol):
+    """What msgworker needs of a logger: Powertools' Logger and logging.Logger both fit."""
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+
+
+class MetricsLike(Protocol):
+    """What msgworker needs of a metrics object: Powertools' Metrics fits."""
+
+    def add_metric(self, name: str, unit: Any, value: float, *args: Any, **kwargs: Any) -> None: ...
+
+
+_default_logger: LoggerLike | None = None
+
+
+def default_logger() -> LoggerLike:
+    """A Powertools Logger for msgworker's own records, created on first use."""
+    global _default_logger
+    if _default_logger is None:
+        from aws_lambda_powertools import Logger
+
+        _default_logger = Logger(service=os.environ.get(SERVICE_ENV, "msgworker"))
+    return _default_logger
+
+
+class Observer:
+    """Logs each failure once and counts records per source, for one worker."""
+
+    def __init__(self, *, logger: LoggerLike | None, metrics: MetricsLike | bool | None, log_payload: bool):
+        self._logger = logger
+        # The environment is read once, as Powertools does: per batch it would cost more
+        # than the rest of the bookkeeping.
+        self._metrics = metrics if metrics is not None or os.environ.get(METRICS_NAMESPACE_ENV) else False
+        self._log_payload = log_payload
+
+    @property
+    def logger(self) -> LoggerLike:
+        return self._logger if self._logger is not None else default_logger()
+
+    def observe(self, result: BatchResult) -> None:
+        if result.failures:
+            self._log_failures(result)
+        if result.source is not None:
+            self._emit_metrics(result)
+
+    def _log_failures(self, result: BatchResult) -> None:
+        source = result.source.name if result.source else "unknown"
+        not_started: dict[str, list[str | None]] = {}
+        for failure in result.failures:
+            error = failure.error
+            if isinstance(error, NotStartedError):
+                not_started.setdefault(str(error), []).append(failure.id)
+                continue
+            fields: dict[str, Any] = {
+                "message_id": failure.id,
+                "source": source,
+                "record_index": failure.index,
+                "error_type": type(error).__name__,
+                "error": str(error),
+            }
+            if self._log_payload:
+                fields["record"] = result.records[failure.index]
+            if isinstance(error, ParseError):
+                # A known, permanent condition: the message says it all, no traceback.
+                self.logger.warning("record rejected", extra=fields)
+            else:
+                self.logger.error("record failed", extra=fields, exc_info=error)
+        for reason, ids in not_started.items():
+            self.logger.warning(
+                "records not started",
+                extra={"source": source, "message_ids": ids, "count": len(ids), "reason": reason},
+            )
+
+    def _emit_metrics(self, result: BatchResult) -> None:
+        metrics = self._metrics
+        if metrics is False:
+            return
+        if metrics is None or metrics is True:
+            self._emit_own(result)
+            return
+        for name, value in _counts(result).items():
+            metrics.add_metric(name=name, unit="Count", value=value)
+
+    def _emit_own(self, result: BatchResult) -> None:
+        from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+            AmazonCloudWatchEMFProvider,
+        )
+
+        assert result.source is not None
+        provider = AmazonCloudWatchEMFProvider(
+            namespace=os.environ.get(METRICS_NAMESPACE_ENV, "msgworker"),
+            service=os.environ.get(SERVICE_ENV, "msgworker"),
+        )
+        provider.add_dimension(name="source", value=result.source.name)
+        for name, value in _counts(result).items():
+            provider.add_metric(name=name, unit="Count", value=value)
+        provider.flush_metrics()
+
+
+def _counts(result: BatchResult) -> dict[str, int]:
+    kinds = Counter("not_started" if not failure.started else "failed" for failure in result.failures)
+    return {
+        "RecordsProcessed": len(result.records) - len(result.failures),
+        "RecordsFailed": kinds["failed"],
+        "RecordsNotStarted": kinds["not_started"],
+    }
+
+
+logging.getLogger("msgworker").addHandler(logging.NullHandler())

@@ -1,0 +1,80 @@
+"""What happened to each record of a batch, and the response Lambda gets from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BatchReportError, NotStartedError, RecordsFailedError
+from .sources import Record, Source
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFailure:
+    """One record that did not complete: it is reported failed, so it comes back."""
+
+    index: int
+    id: str | None
+    error: BaseException
+
+    @property
+    def started(self) -> bool:
+        """False when msgworker chose not to run the record (deadline, FIFO group, stream)."""
+        return not isinstance(self.error, NotStartedError)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The outcome of one invocation: every record either succeeded or is in ``failures``.
+
+    Example:
+        >>> result = handler.run(event, context)          # doctest: +SKIP
+        >>> [failure.id for failure in result.failures]   # doctest: +SKIP
+        ['0b4f...']
+    """
+
+    source: Source | None
+    records: Sequence[Record]
+    failures: list[RecordFailure] = field(default_factory=list)
+
+    @property
+    def failed_ids(self) -> list[str | None]:
+        return [failure.id for failure in self.failures]
+
+    @property
+    def succeeded_ids(self) -> list[str | None]:
+        if self.source is None:
+            return []
+        failed = {failure.index for failure in self.failures}
+        return [self.source.record_id(record) for index, record in enumerate(self.records) if index not in failed]
+
+    def response(self) -> dict[str, Any] | None:
+        """The Lambda response: ``batchItemFailures`` where the source supports partial
+        batch responses; otherwise ``None``, or the failure raised so Lambda retries."""
+        source = self.source
+        if source is None:
+            return {"batchItemFailures": []}
+        if not source.partial_batch_response:
+            self._raise_if_failed()
+            return None
+        items = []
+        for failure in self.failures:
+            if failure.id is None:
+                raise BatchReportError(
+                    f"record #{failure.index} of this {source.name} batch failed ({type(failure.error).__name__}: "
+                    f"{failure.error}) and has no id to report; failing the whole invocation so that Lambda "
+                    "retries the batch instead of losing it"
+                ) from failure.error
+            items.append({"itemIdentifier": failure.id})
+        return {"batchItemFailures": items}
+
+    def _raise_if_failed(self) -> None:
+        if len(self.failures) == 1:
+            raise self.failures[0].error
+        if self.failures:
+            raise RecordsFailedError(
+                f"{len(self.failures)} of {len(self.records)} {self.source.name if self.source else ''} records "
+                f"failed: {', '.join(str(failure.id) for failure in self.failures)}",
+                failures=[failure.error for failure in self.failures],
+            )

@@ -1,0 +1,106 @@
+"""DynamoDB Streams: images deserialised to plain Python values, strictly ordered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ..errors import ParseError
+from ..message import Envelope, Fields
+from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_seconds, finish_fields
+
+
+def _number(text: str) -> int | Decimal:
+    # DynamoDB numbers carry up to 38 digits: int or Decimal keep them exact, where
+    # float would not. pydantic accepts Decimal for float fields.
+    return Decimal(text) if any(mark in text for mark in ".eE") else int(text)
+
+
+def deserialize(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB attribute value (``{"S": "x"}``, ``{"N": "1"}``, ...) to Python.
+
+    Written here rather than taken from boto3's TypeDeserializer so that handlers do not
+    import boto3 at cold start, and so images become plain values (bytes, not Binary).
+
+    Example:
+        >>> deserialize({"M": {"n": {"N": "2"}, "tags": {"SS": ["a"]}}})
+        {'n': 2, 'tags': {'a'}}
+    """
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ParseError(f"not a DynamoDB attribute value: {sorted(value) if isinstance(value, Mapping) else value!r}")
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return data
+    if kind == "N":
+        return _number(data)
+    if kind == "BOOL":
+        return bool(data)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {key: deserialize(item) for key, item in data.items()}
+    if kind == "L":
+        return [deserialize(item) for item in data]
+    if kind == "B":
+        return decode_base64(data, "DynamoDB binary attribute")
+    if kind == "SS":
+        return set(data)
+    if kind == "NS":
+        return {_number(item) for item in data}
+    if kind == "BS":
+        return {decode_base64(item, "DynamoDB binary set member") for item in data}
+    raise ParseError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def deserialize_image(image: Any) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    if not isinstance(image, Mapping):
+        raise ParseError(f"DynamoDB image is {type(image).__name__}, expected an object")
+    return {key: deserialize(item) for key, item in image.items()}
+
+
+def _record_id(record: Record) -> str | None:
+    value = dig(record, "dynamodb", "SequenceNumber")
+    return value if isinstance(value, str) else None
+
+
+def _decode(record: Record) -> Decoded:
+    change = record.get("dynamodb")
+    if not isinstance(change, Mapping):
+        raise ParseError("DynamoDB stream record has no 'dynamodb' object")
+    # REMOVE carries only the old image; KEYS_ONLY streams carry only the keys.
+    for name in ("NewImage", "OldImage", "Keys"):
+        if name in change:
+            return deserialize_image(change[name]), False, ()
+    raise ParseError("DynamoDB stream record has no NewImage, OldImage or Keys")
+
+
+def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+    change = record.get("dynamodb") or {}
+    fields: Fields = {
+        "outer": Envelope("dynamodb", _record_id(record), record),
+        "id": _record_id(record),
+        "source": "dynamodb",
+        "raw": record,
+        "sequence_number": change.get("SequenceNumber"),
+        "event_source_arn": record.get("eventSourceARN"),
+        "sent_at": epoch_seconds(change.get("ApproximateCreationDateTime")),
+        "event_name": record.get("eventName"),
+        "keys": deserialize_image(change.get("Keys")),
+        "new_image": deserialize_image(change.get("NewImage")),
+        "old_image": deserialize_image(change.get("OldImage")),
+    }
+    return finish_fields(fields, inner)
+
+
+DYNAMODB = Source(
+    name="dynamodb",
+    ordering=Ordering.STREAM,
+    partial_batch_response=True,
+    record_id=_record_id,
+    group_key=lambda record: None,
+    decode=_decode,
+    describe=_describe,
+)

@@ -1,0 +1,74 @@
+"""EventBridge: events delivered to Lambda directly, and events inside SQS bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ParseError
+from ..message import Envelope, Fields
+from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, finish_fields, iso_time
+
+# The keys EventBridge always sends; requiring them keeps a user's own JSON that
+# happens to contain "detail-type" from being unwrapped by mistake.
+_REQUIRED = ("detail-type", "source", "id", "version")
+
+
+def is_event(candidate: Any) -> bool:
+    return isinstance(candidate, Mapping) and all(key in candidate for key in _REQUIRED)
+
+
+def envelope_fields(event: Mapping[str, Any]) -> Fields:
+    """Message fields an EventBridge event contributes, wherever it was found."""
+    resources = event.get("resources")
+    return {
+        "event_source": event.get("source"),
+        "detail_type": event.get("detail-type"),
+        "event_time": iso_time(event.get("time")),
+        "resources": tuple(resources) if isinstance(resources, list) else (),
+    }
+
+
+ENVELOPE_FIELDS["eventbridge"] = envelope_fields
+
+
+def unwrap(event: Mapping[str, Any]) -> Decoded:
+    if "detail" not in event:
+        raise ParseError(
+            f"EventBridge event {event.get('id')!r} (source {event.get('source')!r}, "
+            f"detail-type {event.get('detail-type')!r}) has no 'detail'"
+        )
+    return event["detail"], False, (Envelope("eventbridge", event.get("id"), event),)
+
+
+def _record_id(record: Record) -> str | None:
+    value = record.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _decode(record: Record) -> Decoded:
+    detail, serialised, _ = unwrap(record)
+    return detail, serialised, ()
+
+
+def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+    fields: Fields = {
+        "outer": Envelope("eventbridge", _record_id(record), record),
+        "id": _record_id(record),
+        "source": "eventbridge",
+        "raw": record,
+        "sent_at": iso_time(record.get("time")),
+        **envelope_fields(record),
+    }
+    return finish_fields(fields, inner)
+
+
+EVENTBRIDGE = Source(
+    name="eventbridge",
+    ordering=Ordering.INDEPENDENT,
+    partial_batch_response=False,
+    record_id=_record_id,
+    group_key=lambda record: None,
+    decode=_decode,
+    describe=_describe,
+)

@@ -1,0 +1,254 @@
+"""``worker``: turn a record function into a Lambda handler for a batch of records."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, overload
+
+from pydantic import ValidationError
+
+from .errors import PermanentError
+from .message import Message
+from .observability import LoggerLike, MetricsLike, Observer
+from .outcome import BatchResult, RecordFailure
+from .parsing import make_parser
+from .scheduling import NO_DEADLINE, AsyncRunner, Failures, ThreadRunner, key_function, run_chain
+from .sources import Record, Source, check_envelope, detect
+
+DEFAULT_TIMEOUT_MARGIN = 1.0
+"""Seconds of Lambda time kept free: no record starts with less than this remaining."""
+
+RecordFunction = Callable[..., Any]
+
+
+class Worker:
+    """A Lambda handler ``(event, context)`` built from a record function by :func:`worker`.
+
+    ``record_function`` (also ``__wrapped__``) is the undecorated function, for unit
+    tests; :meth:`run` returns the detailed :class:`~msgworker.outcome.BatchResult`
+    instead of the Lambda response.
+    """
+
+    def __init__(
+        self,
+        function: RecordFunction,
+        *,
+        model: Any,
+        concurrency: int,
+        envelope: str,
+        timeout_margin: float,
+        logger: LoggerLike | None,
+        metrics: MetricsLike | bool | None,
+        log_payload: bool,
+    ):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if timeout_margin < 0:
+            raise ValueError(f"timeout_margin must be >= 0 seconds, got {timeout_margin}")
+        self.record_function = function
+        self.model = model
+        self.concurrency = concurrency
+        self.envelope = check_envelope(envelope)
+        self.timeout_margin = timeout_margin
+        self._parser = make_parser(model, include_input=log_payload)
+        self._wants_message = wants_message(function)
+        self._is_async = is_async(function)
+        self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
+        self._async = AsyncRunner(concurrency) if self._is_async else None
+        self._plans: dict[Source, Callable[[Sequence[Record], float], Failures]] = {}
+        self._observer = Observer(logger=logger, metrics=metrics, log_payload=log_payload)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
+        result = self.run(event, context)
+        self._observer.observe(result)
+        return result.response()
+
+    def run(self, event: Any, context: Any = None) -> BatchResult:
+        """Process ``event`` and return what happened to each record (nothing is logged)."""
+        source, records = detect(event, self.envelope)
+        if source is None:
+            return BatchResult(None, records)
+        plan = self._plans.get(source) or self._plan(source)
+        failures = plan(records, self._deadline(context))
+        if not failures:
+            return BatchResult(source, records)
+        record_id = source.record_id
+        return BatchResult(
+            source,
+            records,
+            [RecordFailure(index, record_id(records[index]), failures[index]) for index in sorted(failures)],
+        )
+
+    def _plan(self, source: Source) -> Callable[[Sequence[Record], float], Failures]:
+        """Build, once per source, the function that runs a batch: decode → parse → call.
+
+        The steps are written out flat because they run once per record: every call
+        layer here costs more than the bookkeeping around a whole batch.
+        """
+        decode, describe, name = source.decode, source.describe, source.name
+        from_text, from_value, failure = self._parser.from_text, self._parser.from_value, self._parser.failure
+        function, wants_message = self.record_function, self._wants_message
+        key_of = key_function(source)
+        plan: Callable[[Sequence[Record], float], Failures]
+
+        if self._async is not None:
+            runner = self._async
+
+            async def step_async(record: Record) -> None:
+                payload, serialised, inner = decode(record)
+                try:
+                    value = from_text(payload) if serialised else from_value(payload)
+                except ValidationError as error:
+                    raise failure(error, payload) from None
+                if wants_message:
+                    await function(value, Message(record, name, describe, inner))
+                else:
+                    await function(value)
+
+            def plan(records: Sequence[Record], deadline: float) -> Failures:
+                return runner.run(records, step_async, key_of, deadline)
+
+            self._plans[source] = plan
+            return plan
+
+        def step_with_message(record: Record) -> None:
+            payload, serialised, inner = decode(record)
+            try:
+                value = from_text(payload) if serialised else from_value(payload)
+            except ValidationError as error:
+                raise failure(error, payload) from None
+            function(value, Message(record, name, describe, inner))
+
+        def step_payload_only(record: Record) -> None:
+            payload, serialised, _ = decode(record)
+            try:
+                value = from_text(payload) if serialised else from_value(payload)
+            except ValidationError as error:
+                raise failure(error, payload) from None
+            function(value)
+
+        step = step_with_message if wants_message else step_payload_only
+        threads = self._threads
+        if threads is not None:
+
+            def plan(records: Sequence[Record], deadline: float) -> Failures:
+                return threads.run(records, step, key_of, deadline)
+
+        else:
+
+            def plan(records: Sequence[Record], deadline: float) -> Failures:
+                return run_chain(enumerate(records), step, key_of, deadline)
+
+        self._plans[source] = plan
+        return plan
+
+    def _deadline(self, context: Any) -> float:
+        """The monotonic time after which no record may start.
+
+        Read once per batch: the remaining time only ever shrinks with the clock, and one
+        context call per batch instead of per record keeps the guard nearly free.
+        """
+        if context is None:  # a direct call in a test or a script
+            return NO_DEADLINE
+        remaining_ms: float = context.get_remaining_time_in_millis()
+        return time.monotonic() + remaining_ms / 1000 - self.timeout_margin
+
+
+def wants_message(function: RecordFunction) -> bool:
+    """Does the record function take a second argument (the :class:`Message`)?"""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not positional and not any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        raise TypeError(f"record function {function!r} must take the payload as its first argument")
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
+def is_async(function: RecordFunction) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+@overload
+def worker(model: RecordFunction, /) -> Worker: ...
+@overload
+def worker(
+    model: Any = None,
+    /,
+    *,
+    concurrency: int = 1,
+    envelope: str = "auto",
+    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
+    logger: LoggerLike | None = None,
+    metrics: MetricsLike | bool | None = None,
+    log_payload: bool = False,
+) -> Callable[[RecordFunction], Worker]: ...
+
+
+def worker(
+    model: Any = None,
+    /,
+    *,
+    concurrency: int = 1,
+    envelope: str = "auto",
+    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
+    logger: LoggerLike | None = None,
+    metrics: MetricsLike | bool | None = None,
+    log_payload: bool = False,
+) -> Worker | Callable[[RecordFunction], Worker]:
+    """Make a record function the Lambda entry point for a batch of messages.
+
+    The event's source is detected (SQS standard/FIFO, SNS or EventBridge envelopes in
+    SQS bodies, SNS → Lambda, EventBridge → Lambda, Kinesis, DynamoDB Streams), each
+    record's payload is parsed into ``model`` and passed to the function, and failures
+    are reported the way the source expects: ``batchItemFailures`` for SQS and streams,
+    a raised exception for SNS and EventBridge so Lambda's own retries apply.
+
+    Args:
+        model: a pydantic model, any type pydantic's ``TypeAdapter`` accepts, ``str`` or
+            ``bytes`` for the raw payload, or ``None`` for the decoded JSON (or text).
+        concurrency: records run at once (threads for plain functions, tasks for
+            ``async def``); FIFO groups and streams keep their order regardless.
+        envelope: ``"auto"``, or force one of ``sqs``, ``sns``, ``eventbridge``,
+            ``kinesis``, ``dynamodb`` (for SQS events: what the body holds).
+        timeout_margin: seconds; no record starts when the Lambda has less left.
+            Those records are reported failed and come back.
+        logger: a Powertools ``Logger`` or ``logging.Logger`` for failure logs.
+        metrics: a Powertools ``Metrics`` to add the record counts to; ``None`` emits
+            them as EMF when ``POWERTOOLS_METRICS_NAMESPACE`` is set; ``False`` never.
+        log_payload: include records and invalid values in failure logs (off: logs
+            carry ids and error messages only).
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Order(BaseModel):
+        ...     order_id: str
+        >>> @worker(Order, concurrency=4)
+        ... def handler(order: Order) -> None:
+        ...     print(order.order_id)
+    """
+    options: Mapping[str, Any] = {
+        "concurrency": concurrency,
+        "envelope": envelope,
+        "timeout_margin": timeout_margin,
+        "logger": logger,
+        "metrics": metrics,
+        "log_payload": log_payload,
+    }
+    if inspect.isfunction(model) or inspect.iscoroutinefunction(model):
+        return Worker(model, model=None, **options)
+
+    def decorate(function: RecordFunction) -> Worker:
+        return Worker(function, model=model, **options)
+
+    return decorate
+
+
+__all__ = ["DEFAULT_TIMEOUT_MARGIN", "Message", "PermanentError", "Worker", "worker"]
