@@ -56,6 +56,11 @@ class Observer:
         self._log_payload = log_payload
 
     @property
+    def quiet_on_success(self) -> bool:
+        """True when a batch without failures needs no logging or metrics at all."""
+        return self._metrics is False
+
+    @property
     def logger(self) -> LoggerLike:
         return self._logger if self._logger is not None else default_logger()
 

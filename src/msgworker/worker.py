@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
-
-from pydantic import ValidationError
 
 from .errors import PermanentError
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
 from .parsing import make_parser
-from .scheduling import NO_DEADLINE, AsyncRunner, Failures, ThreadRunner, key_function, run_chain
+from .pipeline import Failures, async_pipeline, key_function, sync_pipeline
+from .scheduling import AsyncRunner, ThreadRunner
 from .sources import Record, Source, check_envelope, detect
 
 DEFAULT_TIMEOUT_MARGIN = 1.0
 """Seconds of Lambda time kept free: no record starts with less than this remaining."""
 
+NO_DEADLINE = math.inf
+"""The deadline when there is no Lambda context (a direct call in a test or script)."""
+
 RecordFunction = Callable[..., Any]
+Plan = Callable[[Sequence[Record], float], Failures]
 
 
 class Worker:
@@ -58,90 +62,59 @@ class Worker:
         self._is_async = is_async(function)
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
         self._async = AsyncRunner(concurrency) if self._is_async else None
-        self._plans: dict[Source, Callable[[Sequence[Record], float], Failures]] = {}
+        self._plans: dict[Source, Plan] = {}
         self._observer = Observer(logger=logger, metrics=metrics, log_payload=log_payload)
+        self._quiet_on_success = self._observer.quiet_on_success
         functools.update_wrapper(self, function)
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
-        result = self.run(event, context)
+        source, records = detect(event, self.envelope)
+        if source is None:
+            return {"batchItemFailures": []}
+        plan = self._plans.get(source) or self._plan(source)
+        failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
+        if not failures and self._quiet_on_success:
+            # The common case, answered without building a BatchResult: nothing to log
+            # and no metrics to emit.
+            return {"batchItemFailures": []} if source.partial_batch_response else None
+        result = _result(source, records, failures)
         self._observer.observe(result)
         return result.response()
 
     def run(self, event: Any, context: Any = None) -> BatchResult:
-        """Process ``event`` and return what happened to each record (nothing is logged)."""
+        """Process ``event`` and return what happened to each record, without logging,
+        metrics or raising for failed records (for tests, scripts and the demo)."""
         source, records = detect(event, self.envelope)
         if source is None:
             return BatchResult(None, records)
         plan = self._plans.get(source) or self._plan(source)
-        failures = plan(records, self._deadline(context))
-        if not failures:
-            return BatchResult(source, records)
-        record_id = source.record_id
-        return BatchResult(
-            source,
-            records,
-            [RecordFailure(index, record_id(records[index]), failures[index]) for index in sorted(failures)],
-        )
+        return _result(source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context)))
 
-    def _plan(self, source: Source) -> Callable[[Sequence[Record], float], Failures]:
-        """Build, once per source, the function that runs a batch: decode → parse → call.
-
-        The steps are written out flat because they run once per record: every call
-        layer here costs more than the bookkeeping around a whole batch.
-        """
-        decode, describe, name = source.decode, source.describe, source.name
-        from_text, from_value, failure = self._parser.from_text, self._parser.from_value, self._parser.failure
-        function, wants_message = self.record_function, self._wants_message
+    def _plan(self, source: Source) -> Plan:
+        """Build, once per source, the function that runs a whole batch."""
         key_of = key_function(source)
-        plan: Callable[[Sequence[Record], float], Failures]
-
+        plan: Plan
         if self._async is not None:
-            runner = self._async
-
-            async def step_async(record: Record) -> None:
-                payload, serialised, inner = decode(record)
-                try:
-                    value = from_text(payload) if serialised else from_value(payload)
-                except ValidationError as error:
-                    raise failure(error, payload) from None
-                if wants_message:
-                    await function(value, Message(record, name, describe, inner))
-                else:
-                    await function(value)
+            runner, run_async = (
+                self._async,
+                async_pipeline(source, self._parser, self.record_function, self._wants_message),
+            )
 
             def plan(records: Sequence[Record], deadline: float) -> Failures:
-                return runner.run(records, step_async, key_of, deadline)
-
-            self._plans[source] = plan
-            return plan
-
-        def step_with_message(record: Record) -> None:
-            payload, serialised, inner = decode(record)
-            try:
-                value = from_text(payload) if serialised else from_value(payload)
-            except ValidationError as error:
-                raise failure(error, payload) from None
-            function(value, Message(record, name, describe, inner))
-
-        def step_payload_only(record: Record) -> None:
-            payload, serialised, _ = decode(record)
-            try:
-                value = from_text(payload) if serialised else from_value(payload)
-            except ValidationError as error:
-                raise failure(error, payload) from None
-            function(value)
-
-        step = step_with_message if wants_message else step_payload_only
-        threads = self._threads
-        if threads is not None:
-
-            def plan(records: Sequence[Record], deadline: float) -> Failures:
-                return threads.run(records, step, key_of, deadline)
+                return runner.run(records, run_async, key_of, deadline)
 
         else:
+            run_items = sync_pipeline(source, self._parser, self.record_function, self._wants_message)
+            threads = self._threads
+            if threads is not None:
 
-            def plan(records: Sequence[Record], deadline: float) -> Failures:
-                return run_chain(enumerate(records), step, key_of, deadline)
+                def plan(records: Sequence[Record], deadline: float) -> Failures:
+                    return threads.run(records, run_items, key_of, deadline)
+
+            else:
+
+                def plan(records: Sequence[Record], deadline: float) -> Failures:
+                    return run_items(enumerate(records), deadline)
 
         self._plans[source] = plan
         return plan
@@ -152,10 +125,19 @@ class Worker:
         Read once per batch: the remaining time only ever shrinks with the clock, and one
         context call per batch instead of per record keeps the guard nearly free.
         """
-        if context is None:  # a direct call in a test or a script
-            return NO_DEADLINE
         remaining_ms: float = context.get_remaining_time_in_millis()
         return time.monotonic() + remaining_ms / 1000 - self.timeout_margin
+
+
+def _result(source: Source | None, records: Sequence[Record], failures: Failures) -> BatchResult:
+    if source is None or not failures:
+        return BatchResult(source, records)
+    record_id = source.record_id
+    return BatchResult(
+        source,
+        records,
+        [RecordFailure(index, record_id(records[index]), failures[index]) for index in sorted(failures)],
+    )
 
 
 def wants_message(function: RecordFunction) -> bool:

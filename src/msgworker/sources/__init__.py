@@ -15,7 +15,7 @@ from .eventbridge import EVENTBRIDGE
 from .eventbridge import is_event as is_eventbridge_event
 from .kinesis import KINESIS
 from .sns import SNS
-from .sqs import is_fifo, sqs_source
+from .sqs import SQS_SOURCES
 
 __all__ = [
     "ENVELOPES",
@@ -55,7 +55,8 @@ def detect(event: Any, envelope: str = "auto") -> tuple[Source | None, Sequence[
             first = records[0]
             origin = (first.get("eventSource") or first.get("EventSource")) if isinstance(first, dict) else None
             if origin == "aws:sqs" and envelope in _SQS_INNER:
-                return sqs_source(_SQS_INNER[envelope], is_fifo(first)), records
+                arn = first.get("eventSourceARN")
+                return SQS_SOURCES[_SQS_INNER[envelope], arn.__class__ is str and arn.endswith(".fifo")], records
             if origin == "aws:sns" and envelope in ("auto", "sns"):
                 return SNS, records
             if origin in _STREAMS and envelope in ("auto", _STREAMS[origin][0]):

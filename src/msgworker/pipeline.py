@@ -1,0 +1,135 @@
+"""The per-record pipeline: decode → parse → call, over a chain of records in order.
+
+A chain runs in batch order. When a record of an ordering key (FIFO group, or the
+whole stream) fails, the rest of that key is not started; once the deadline has passed,
+nothing more is started. Sequential running is one chain over the whole batch;
+:mod:`msgworker.scheduling` spreads several chains over threads or tasks.
+
+The loop and the pipeline are written out flat in one function because they run once
+per record: a call layer per stage would cost more than the bookkeeping of a batch.
+The sync and async loops are the same code, one calling and one awaiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import NotStartedError
+from .message import Message
+from .parsing import Parser
+from .sources import Ordering, Record, Source
+
+Failures = dict[int, BaseException]
+Items = Iterable[tuple[int, Record]]
+RunItems = Callable[[Items, float], Failures]
+"""``(items, deadline) -> failures``: runs ``(index, record)`` pairs in order."""
+AsyncRunItems = Callable[[Items, float], Awaitable[Failures]]
+KeyOf = Callable[[Record], object] | None
+
+STREAM = object()
+"""The one ordering key every record of a stream shares."""
+
+
+def key_function(source: Source) -> KeyOf:
+    """What orders records: None (independent), the FIFO group, or the whole stream."""
+    if source.ordering is Ordering.BY_GROUP:
+        return source.group_key
+    if source.ordering is Ordering.STREAM:
+        return lambda record: STREAM
+    return None
+
+
+def blocked(key: object) -> NotStartedError:
+    what = "the stream" if key is STREAM else f"message group {key!r}"
+    return NotStartedError(
+        f"not started: an earlier record of {what} failed in this batch, and running this one would break order",
+        reason="order",
+    )
+
+
+def out_of_time(failures: Failures, index: int, pending: Iterator[tuple[int, Record]]) -> None:
+    """Report the record at ``index`` and every one after it as not started."""
+    for position in (index, *(rest for rest, _ in pending)):
+        failures[position] = NotStartedError(
+            "not started: the Lambda's remaining time was below the worker's timeout margin", reason="deadline"
+        )
+
+
+def sync_pipeline(source: Source, parser: Parser, function: Callable[..., Any], wants_message: bool) -> RunItems:
+    """The loop for a plain record function on records of ``source``."""
+    decode, describe, name = source.decode, source.describe, source.name
+    from_text, from_value, failure = parser.from_text, parser.from_value, parser.failure
+    key_of = key_function(source)
+    clock = time.monotonic
+
+    def run_items(items: Items, deadline: float) -> Failures:
+        failures: Failures = {}
+        stopped: set[object] = set()
+        pending = iter(items)
+        for index, record in pending:
+            if clock() >= deadline:
+                out_of_time(failures, index, pending)
+                break
+            if key_of is not None and (key := key_of(record)) in stopped:
+                failures[index] = blocked(key)
+                continue
+            try:
+                payload, serialised, inner = decode(record)
+                try:
+                    value = from_text(payload) if serialised else from_value(payload)
+                except ValidationError as error:
+                    raise failure(error, payload) from None
+                if wants_message:
+                    function(value, Message(record, name, describe, inner))
+                else:
+                    function(value)
+            except Exception as error:
+                failures[index] = error
+                if key_of is not None and (key := key_of(record)) is not None:
+                    stopped.add(key)
+        return failures
+
+    return run_items
+
+
+def async_pipeline(
+    source: Source, parser: Parser, function: Callable[..., Awaitable[Any]], wants_message: bool
+) -> AsyncRunItems:
+    """:func:`sync_pipeline` for an ``async def`` record function."""
+    decode, describe, name = source.decode, source.describe, source.name
+    from_text, from_value, failure = parser.from_text, parser.from_value, parser.failure
+    key_of = key_function(source)
+    clock = time.monotonic
+
+    async def run_items(items: Items, deadline: float) -> Failures:
+        failures: Failures = {}
+        stopped: set[object] = set()
+        pending = iter(items)
+        for index, record in pending:
+            if clock() >= deadline:
+                out_of_time(failures, index, pending)
+                break
+            if key_of is not None and (key := key_of(record)) in stopped:
+                failures[index] = blocked(key)
+                continue
+            try:
+                payload, serialised, inner = decode(record)
+                try:
+                    value = from_text(payload) if serialised else from_value(payload)
+                except ValidationError as error:
+                    raise failure(error, payload) from None
+                if wants_message:
+                    await function(value, Message(record, name, describe, inner))
+                else:
+                    await function(value)
+            except Exception as error:
+                failures[index] = error
+                if key_of is not None and (key := key_of(record)) is not None:
+                    stopped.add(key)
+        return failures
+
+    return run_items
