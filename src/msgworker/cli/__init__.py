@@ -1,0 +1,39 @@
+"""The ``msgworker`` console command.
+
+    msgworker run handlers.orders:handler -e events/sqs/orders.json
+    msgworker event sqs --body '{"order_id": "o-1", "total": 5}' --fifo --group customer-1
+
+Every user error (a handler that does not import, an event file that is not JSON, an
+unknown option) is one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .events import add_event_command
+from .run import add_run_command
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msgworker", description="Run and test msgworker Lambda handlers locally.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_run_command(commands)
+    add_event_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        status: int = arguments.handle(arguments)
+    except CommandError as error:
+        print(f"msgworker {arguments.command}: {error}", file=sys.stderr)
+        return 2
+    return status

@@ -1,0 +1,97 @@
+"""``msgworker event``: print a sample event for a source, built by msgworker.testing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .. import testing
+
+# source name → (help, factory taking the decoded bodies and the parsed options)
+_SOURCES: dict[str, tuple[str, Callable[[list[Any], argparse.Namespace], dict[str, Any]]]] = {
+    "sqs": (
+        "SQS batch (standard, or FIFO with --fifo/--group)",
+        lambda bodies, options: testing.sqs_event(
+            bodies,
+            queue=options.name or ("msgworker-queue.fifo" if options.fifo or options.group else "msgworker-queue"),
+            **({"group_ids": _groups(options, len(bodies))} if options.fifo or options.group else {}),
+        ),
+    ),
+    "sns": ("SNS → Lambda", lambda bodies, options: testing.sns_event(bodies, topic=options.name or "msgworker-topic")),
+    "sns-sqs": (
+        "SNS → SQS, enveloped (or --raw)",
+        lambda bodies, options: testing.sns_to_sqs_event(
+            bodies, raw=options.raw, topic=options.name or "msgworker-topic"
+        ),
+    ),
+    "eventbridge": (
+        "EventBridge → Lambda (one event, the first body as detail)",
+        lambda bodies, options: testing.eventbridge_event(bodies[0], **_eventbridge_options(options)),
+    ),
+    "eventbridge-sqs": (
+        "EventBridge → SQS target",
+        lambda bodies, options: testing.eventbridge_to_sqs_event(bodies, **_eventbridge_options(options)),
+    ),
+    "kinesis": ("Kinesis batch", lambda bodies, options: testing.kinesis_event(bodies)),
+    "dynamodb": (
+        "DynamoDB Streams batch (bodies are new images)",
+        lambda bodies, options: testing.dynamodb_event(bodies),
+    ),
+}
+
+
+def add_event_command(commands: Any) -> None:
+    event = commands.add_parser(
+        "event",
+        help="print a sample event for a source",
+        description="Print a realistic sample event (the shape AWS sends) for one source. "
+        + "; ".join(f"{name}: {description}" for name, (description, _) in _SOURCES.items()),
+    )
+    event.add_argument("source", choices=sorted(_SOURCES))
+    event.add_argument(
+        "--body", action="append", default=[], help="a record's payload as JSON (repeat for more records)"
+    )
+    event.add_argument("--name", help="queue, topic or stream name")
+    event.add_argument("--fifo", action="store_true", help="SQS: a FIFO queue")
+    event.add_argument("--group", action="append", default=[], help="SQS FIFO: group id per record (cycled)")
+    event.add_argument("--raw", action="store_true", help="sns-sqs: raw message delivery")
+    event.add_argument("--key", help="dynamodb: the table's key attribute (default: the body's first attribute)")
+    event.add_argument("--event-source", default="com.example.orders", help="EventBridge source")
+    event.add_argument("--detail-type", default="OrderPlaced", help="EventBridge detail-type")
+    event.set_defaults(handle=print_event)
+
+
+def print_event(arguments: argparse.Namespace) -> int:
+    from . import CommandError
+
+    bodies: list[Any] = []
+    for text in arguments.body or ['{"order_id": "o-1", "customer_id": "c-1", "total": 42.5, "currency": "EUR"}']:
+        try:
+            bodies.append(json.loads(text))
+        except ValueError as error:
+            raise CommandError(f"--body {text!r} is not JSON: {error}") from None
+    _, factory = _SOURCES[arguments.source]
+    try:
+        event = factory(bodies, arguments)
+    except (TypeError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    print(json.dumps(event, indent=2))
+    return 0
+
+
+def _groups(options: argparse.Namespace, count: int) -> list[str]:
+    groups = options.group or ["group-1"]
+    return [groups[index % len(groups)] for index in range(count)]
+
+
+def _eventbridge_options(options: argparse.Namespace) -> dict[str, Any]:
+    return {"source": options.event_source, "detail_type": options.detail_type}
+
+
+def _first_key(bodies: list[Any]) -> str:
+    first = bodies[0] if bodies else None
+    if not isinstance(first, dict) or not first:
+        raise ValueError("dynamodb bodies must be JSON objects (the new images)")
+    return str(next(iter(first)))

@@ -1,0 +1,85 @@
+"""``msgworker run``: invoke a handler on an event file, in this process, without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..testing import LambdaContext
+
+
+def add_run_command(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="invoke a handler (module:attribute) on an event file",
+        description="Invoke a Lambda handler on an event, as Lambda would: prints the response JSON on stdout "
+        "and logs on stderr; exits 1 when the invocation fails.",
+    )
+    run.add_argument("handler", help="the handler as module:attribute, e.g. handlers.orders:handler")
+    run.add_argument("-e", "--event", required=True, help="event JSON file ('-' for stdin)")
+    run.add_argument("--timeout", type=float, default=30.0, help="the function timeout in seconds (default 30)")
+    run.add_argument("--path", action="append", default=[], help="extra import path (default: the current folder)")
+    run.set_defaults(handle=run_handler)
+
+
+def run_handler(arguments: argparse.Namespace) -> int:
+    from . import CommandError
+
+    event = _read_event(arguments.event)
+    handler = _import_handler(arguments.handler, [".", *arguments.path])
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    context = LambdaContext(timeout=arguments.timeout, function_name=arguments.handler.rpartition(":")[2])
+    try:
+        # Lambda sends stdout and stderr alike to the logs; here stdout carries only the
+        # response, so whatever the handler prints (Powertools logs, EMF) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            response = handler(event, context)
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        print(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}))
+        return 1
+    try:
+        print(json.dumps(response, default=str))
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"the handler's response is not JSON-serialisable: {error}") from None
+    return 0
+
+
+def _read_event(name: str) -> Any:
+    from . import CommandError
+
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text()
+    except OSError as error:
+        raise CommandError(f"cannot read event file {name}: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise CommandError(f"event file {name} is not JSON: {error}") from None
+
+
+def _import_handler(spec: str, paths: list[str]) -> Any:
+    from . import CommandError
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise CommandError(f"handler {spec!r} must be module:attribute, e.g. handlers.orders:handler")
+    for path in reversed(paths):
+        resolved = str(Path(path).resolve())
+        if resolved not in sys.path:
+            sys.path.insert(0, resolved)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise CommandError(f"cannot import {module_name}: {type(error).__name__}: {error}") from None
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise CommandError(f"{module_name} has no callable {attribute!r}")
+    return handler
