@@ -36,8 +36,8 @@ _SOURCES: dict[str, tuple[str, Callable[[list[Any], argparse.Namespace], dict[st
     ),
     "kinesis": ("Kinesis batch", lambda bodies, options: testing.kinesis_event(bodies)),
     "dynamodb": (
-        "DynamoDB Streams batch (bodies are new images)",
-        lambda bodies, options: testing.dynamodb_event(bodies),
+        "DynamoDB Streams batch (bodies are new images; --key names the key attribute)",
+        lambda bodies, options: testing.dynamodb_event(bodies, key_names=(options.key or _first_key(bodies),)),
     ),
 }
 
