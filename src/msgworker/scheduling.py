@@ -8,13 +8,16 @@ So FIFO and stream order hold under any concurrency.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from .pipeline import AsyncRunItems, Failures, KeyOf, RunItems
 from .sources import Record
+
+if TYPE_CHECKING:  # asyncio and concurrent.futures cost ~20 ms of cold start: imported on first use
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
 Chain = list[tuple[int, Record]]
 
@@ -43,6 +46,8 @@ class ThreadRunner:
         self._lock = threading.Lock()
 
     def _executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="msgworker")
@@ -68,6 +73,9 @@ class AsyncRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self, records: Sequence[Record], run_items: AsyncRunItems, key_of: KeyOf, deadline: float) -> Failures:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
         work = self._gather(records, run_items, key_of, deadline)
         try:
             asyncio.get_running_loop()
@@ -82,6 +90,8 @@ class AsyncRunner:
     async def _gather(
         self, records: Sequence[Record], run_items: AsyncRunItems, key_of: KeyOf, deadline: float
     ) -> Failures:
+        import asyncio
+
         work = chains(records, key_of)
         if self.concurrency <= 1 or len(work) <= 1:
             return await run_items(enumerate(records), deadline)
