@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import Counter
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from .errors import NotStartedError, ParseError
 from .outcome import BatchResult
@@ -35,13 +36,26 @@ class MetricsLike(Protocol):
 _default_logger: LoggerLike | None = None
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the time of each record, so redirection
+    (``msgworker run``, test capture) applies to a logger created earlier."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def default_logger() -> LoggerLike:
     """A Powertools Logger for msgworker's own records, created on first use."""
     global _default_logger
     if _default_logger is None:
         from aws_lambda_powertools import Logger
 
-        _default_logger = Logger(service=os.environ.get(SERVICE_ENV, "msgworker"))
+        _default_logger = Logger(service=os.environ.get(SERVICE_ENV, "msgworker"), logger_handler=_CurrentStdout())
     return _default_logger
 
 
