@@ -13,8 +13,11 @@ import sys
 from collections import Counter
 from typing import Any, Protocol, TextIO
 
+from pydantic import ValidationError
+
 from .errors import NotStartedError, ParseError
 from .outcome import BatchResult
+from .parsing import validation_failure
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
@@ -90,7 +93,7 @@ class Observer:
         for failure in result.failures:
             error = failure.error
             if isinstance(error, NotStartedError):
-                not_started.setdefault(str(error), []).append(failure.id)
+                not_started.setdefault(error.reason, []).append(failure.id)
                 continue
             fields: dict[str, Any] = {
                 "message_id": failure.id,
@@ -104,6 +107,11 @@ class Observer:
             if isinstance(error, ParseError):
                 # A known, permanent condition: the message says it all, no traceback.
                 self.logger.warning("record rejected", extra=fields)
+            elif isinstance(error, ValidationError) and not self._log_payload:
+                # Raised by the user's own code: pydantic's text and traceback quote
+                # input values, so log the payload-free summary instead.
+                fields["error"] = validation_failure(error, error.title, None, include_input=False).args[0]
+                self.logger.error("record failed", extra=fields)
             else:
                 self.logger.error("record failed", extra=fields, exc_info=error)
         for reason, ids in not_started.items():

@@ -111,6 +111,8 @@ def _parse_untyped(payload: Any) -> Any:
             payload = payload.decode("utf-8")
         except UnicodeDecodeError:
             return payload
+    if not isinstance(payload, str):
+        raise ParseError(f"payload is a {type(payload).__name__}, expected JSON text")
     try:
         return json.loads(payload)
     except ValueError:

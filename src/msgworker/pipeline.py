@@ -12,6 +12,7 @@ The sync and async loops are the same code, one calling and one awaiting.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -59,6 +60,19 @@ def out_of_time(failures: Failures, index: int, pending: Iterator[tuple[int, Rec
         )
 
 
+def unawaited(result: Any, function: Callable[..., Any]) -> TypeError:
+    """A plain function handed back an awaitable: its work has not run, so the record
+    must fail rather than be reported done."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()  # no "never awaited" warning: the failure below says it instead
+    return TypeError(
+        f"record function {getattr(function, '__qualname__', function)!r} returned {type(result).__name__} "
+        "instead of running: make the decorated function itself `async def` (or use functools.wraps in the "
+        "decorator around it) so that worker awaits it"
+    )
+
+
 def sync_pipeline(source: Source, parser: Parser, function: Callable[..., Any], wants_message: bool) -> RunItems:
     """The loop for a plain record function on records of ``source``."""
     decode, describe, name = source.decode, source.describe, source.name
@@ -83,10 +97,9 @@ def sync_pipeline(source: Source, parser: Parser, function: Callable[..., Any], 
                     value = from_text(payload) if serialised else from_value(payload)
                 except ValidationError as error:
                     raise failure(error, payload) from None
-                if wants_message:
-                    function(value, Message(record, name, describe, inner))
-                else:
-                    function(value)
+                result = function(value, Message(record, name, describe, inner)) if wants_message else function(value)
+                if result is not None and inspect.isawaitable(result):
+                    raise unawaited(result, function)
             except Exception as error:
                 failures[index] = error
                 if key_of is not None and (key := key_of(record)) is not None:

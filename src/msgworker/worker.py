@@ -153,8 +153,12 @@ def wants_message(function: RecordFunction) -> bool:
 
 
 def is_async(function: RecordFunction) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    """Is this an ``async def`` function, even behind decorators that used functools.wraps,
+    or a callable object with an ``async def __call__``?"""
+    unwrapped = inspect.unwrap(function)
+    return any(
+        inspect.iscoroutinefunction(candidate)
+        for candidate in (function, unwrapped, getattr(unwrapped, "__call__", None))  # noqa: B004
     )
 
 

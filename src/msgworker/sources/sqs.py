@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ParseError
 from ..message import Envelope, Fields
 from . import eventbridge, sns
-from .base import Decoded, Ordering, Record, Source, decode_base64, epoch_millis, finish_fields, number
+from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_millis, finish_fields, number
 
 INNER_ENVELOPES = ("auto", "none", "sns", "eventbridge")
 
@@ -26,6 +26,9 @@ def decode_attributes(attributes: Any) -> dict[str, Any]:
             decoded[name] = None if raw is None else decode_base64(raw, f"SQS message attribute {name!r}")
         elif kind.startswith("Number") and attribute.get("stringValue") is not None:
             decoded[name] = number(attribute["stringValue"])
+        elif kind == "String.Array" and attribute.get("stringValue") is not None:
+            # SNS raw delivery carries String.Array attributes as JSON text.
+            decoded[name] = json.loads(attribute["stringValue"])
         else:
             decoded[name] = attribute.get("stringValue")
     return decoded
@@ -66,7 +69,7 @@ def _decode_auto(record: Record) -> Decoded:
 def _unwrap_any(body: str) -> Decoded:
     try:
         candidate = json.loads(body)
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a body that is not text fails in the parser
         return body, True, ()
     if sns.is_envelope(candidate):
         return sns.unwrap(candidate)
@@ -100,13 +103,13 @@ _DECODERS: dict[str, Callable[[Record], Decoded]] = {
 
 
 def _record_id(record: Record) -> str | None:
-    value = record.get("messageId")
+    value = dig(record, "messageId")
     return value if isinstance(value, str) else None
 
 
 def _group_key(record: Record) -> str | None:
-    attributes = record.get("attributes")
-    return attributes.get("MessageGroupId") if isinstance(attributes, Mapping) else None
+    value = dig(record, "attributes", "MessageGroupId")
+    return value if isinstance(value, str) else None
 
 
 def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
