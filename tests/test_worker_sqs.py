@@ -176,3 +176,16 @@ def test_undecorated_function_stays_reachable():
     assert handler.record_function is handle
     assert handler.__wrapped__ is handle
     assert handler.__name__ == "handle"
+
+
+def test_worker_accepts_the_model_by_keyword_and_works_bare(order_json):
+    @worker(model=Order)
+    def typed(order: Order) -> None:
+        assert isinstance(order, Order)
+
+    @worker
+    def untyped(payload: object) -> None:
+        assert payload == {"order_id": "a", "total": 10.0}
+
+    event = sqs_event([order_json("a")])
+    assert typed(event, LambdaContext()) == untyped(event, LambdaContext()) == {"batchItemFailures": []}

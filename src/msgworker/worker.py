@@ -163,11 +163,10 @@ def is_async(function: RecordFunction) -> bool:
 
 
 @overload
-def worker(model: RecordFunction, /) -> Worker: ...
+def worker(model: RecordFunction) -> Worker: ...
 @overload
 def worker(
     model: Any = None,
-    /,
     *,
     concurrency: int = 1,
     envelope: str = "auto",
@@ -180,7 +179,6 @@ def worker(
 
 def worker(
     model: Any = None,
-    /,
     *,
     concurrency: int = 1,
     envelope: str = "auto",
