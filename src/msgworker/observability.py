@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
 from pydantic import ValidationError
@@ -26,8 +27,15 @@ SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
 class LoggerLike(Protocol):
     """What msgworker needs of a logger: Powertools' Logger and logging.Logger both fit."""
 
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None: ...
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def warning(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+
+    def error(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: BaseException | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> None: ...
 
 
 class MetricsLike(Protocol):
