@@ -82,10 +82,15 @@ def batch_systems(*, invalid: bool) -> dict[str, tuple[Handler, Goal | None]]:
     rows: dict[str, tuple[Handler, Goal | None]] = {HAND: (systems.hand_loop(systems.noop), None)}
     if invalid:
         rows[LOGGING_HAND] = (systems.hand_loop_logging(systems.noop, quiet), None)
-    rows["msgworker @worker(Order)"] = (systems.msgworker(systems.noop, logger=quiet), WITHIN_1_3)
+    # The goal is stated for the all-valid batch with a payload-only function;
+    # the other rows are there to show what a Message or a failure costs.
+    rows["msgworker @worker(Order)"] = (
+        systems.msgworker(systems.noop, logger=quiet),
+        Goal("info: failure path") if invalid else WITHIN_1_3,
+    )
     rows["msgworker, function takes Message"] = (
         systems.msgworker(systems.noop_with_message, logger=quiet),
-        WITHIN_1_3,
+        Goal("info: Message built per record"),
     )
     rows["msgworker, concurrency=4 (threads)"] = (
         systems.msgworker(systems.noop, concurrency=4, logger=quiet),

@@ -49,7 +49,13 @@ def _body(record: Record) -> str:
 
 
 def _decode_plain(record: Record) -> Decoded:
-    return _body(record), True, ()
+    try:
+        body = record["body"]
+    except (KeyError, TypeError):
+        raise _bad_body(record) from None
+    if body.__class__ is not str:
+        raise _bad_body(record)
+    return body, True, ()
 
 
 def _decode_auto(record: Record) -> Decoded:
