@@ -6,6 +6,7 @@ make demo        # or: .venv/bin/python scripts/demo.py
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -36,14 +37,17 @@ DEMO: list[tuple[str, Worker, list[str]]] = [
 
 
 def main() -> int:
+    # The example handlers log what they did; show it inline, indented under each event.
+    logging.basicConfig(level=logging.INFO, format="      %(message)s", stream=sys.stdout)
     problems = 0
     for name, handler, event_files in DEMO:
         print(f"\n== {name}")
         for event_file in event_files:
             event = json.loads((ROOT / "events" / event_file).read_text())
+            print(f"  events/{event_file}")
             result = handler.run(event, LambdaContext(timeout=30))
             source = result.source.name if result.source else "empty"
-            print(f"  events/{event_file}  [{source}]  {len(result.records)} record(s)")
+            print(f"    {len(result.records)} {source} record(s)")
             for record_id in result.succeeded_ids:
                 print(f"    processed  {record_id}")
             for failure in result.failures:
