@@ -1,5 +1,6 @@
 """The ``msgworker`` console command.
 
+    msgworker invoke OrdersFunction -e events/sqs/orders.json [-t template.yaml] [-n env.json]
     msgworker run handlers.orders:handler -e events/sqs/orders.json
     msgworker event sqs --body '{"order_id": "o-1", "total": 5}' --fifo --group customer-1
 
@@ -14,16 +15,16 @@ import sys
 from collections.abc import Sequence
 
 from .events import add_event_command
-from .run import add_run_command
+from .invoke import add_invoke_command
+from .run import CommandError, add_run_command
 
-
-class CommandError(Exception):
-    """A problem with what the user asked for; printed as one line, exit status 2."""
+__all__ = ["CommandError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="msgworker", description="Run and test msgworker Lambda handlers locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_invoke_command(commands)
     add_run_command(commands)
     add_event_command(commands)
     return parser

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import testing
+from .run import CommandError
 
 # source name → (help, factory taking the decoded bodies and the parsed options)
 _SOURCES: dict[str, tuple[str, Callable[[list[Any], argparse.Namespace], dict[str, Any]]]] = {
@@ -64,8 +65,6 @@ def add_event_command(commands: Any) -> None:
 
 
 def print_event(arguments: argparse.Namespace) -> int:
-    from . import CommandError
-
     bodies: list[Any] = []
     for text in arguments.body or ['{"order_id": "o-1", "customer_id": "c-1", "total": 42.5, "currency": "EUR"}']:
         try:

@@ -1,4 +1,8 @@
-"""``msgworker run``: invoke a handler on an event file, in this process, without Docker."""
+"""``msgworker run``: invoke a handler by import path on an event file, without Docker.
+
+Also the shared machinery of ``msgworker invoke``: reading events, importing handlers
+and calling them as Lambda would.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..testing import LambdaContext
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
 def add_run_command(commands: Any) -> None:
@@ -30,12 +38,18 @@ def add_run_command(commands: Any) -> None:
 
 
 def run_handler(arguments: argparse.Namespace) -> int:
-    from . import CommandError
+    module_name, _, attribute = arguments.handler.partition(":")
+    if not module_name or not attribute:
+        raise CommandError(f"handler {arguments.handler!r} must be module:attribute, e.g. handlers.orders:handler")
+    event = read_event(arguments.event)
+    handler = import_handler(module_name, attribute, [Path(path) for path in [".", *arguments.path]])
+    return call_handler(handler, event, LambdaContext(timeout=arguments.timeout, function_name=attribute))
 
-    event = _read_event(arguments.event)
-    handler = _import_handler(arguments.handler, [".", *arguments.path])
+
+def call_handler(handler: Any, event: Any, context: LambdaContext) -> int:
+    """Call ``handler`` as Lambda would: response JSON on stdout, everything the function
+    prints or logs on stderr; 1 when it raises, with Lambda's error shape on stdout."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    context = LambdaContext(timeout=arguments.timeout, function_name=arguments.handler.rpartition(":")[2])
     try:
         # Lambda sends stdout and stderr alike to the logs; here stdout carries only the
         # response, so whatever the handler prints (Powertools logs, EMF) goes to stderr.
@@ -52,9 +66,7 @@ def run_handler(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _read_event(name: str) -> Any:
-    from . import CommandError
-
+def read_event(name: str) -> Any:
     try:
         text = sys.stdin.read() if name == "-" else Path(name).read_text()
     except OSError as error:
@@ -65,14 +77,9 @@ def _read_event(name: str) -> Any:
         raise CommandError(f"event file {name} is not JSON: {error}") from None
 
 
-def _import_handler(spec: str, paths: list[str]) -> Any:
-    from . import CommandError
-
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise CommandError(f"handler {spec!r} must be module:attribute, e.g. handlers.orders:handler")
+def import_handler(module_name: str, attribute: str, paths: list[Path]) -> Any:
     for path in reversed(paths):
-        resolved = str(Path(path).resolve())
+        resolved = str(path.resolve())
         if resolved not in sys.path:
             sys.path.insert(0, resolved)
     try:

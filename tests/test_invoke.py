@@ -1,0 +1,178 @@
+"""msgworker invoke: run a SAM template function on an event file, without Docker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+MSGWORKER = str(Path(sys.executable).parent / "msgworker")
+
+TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+Globals:
+  Function:
+    Runtime: python3.11
+    Timeout: 12
+    MemorySize: 256
+    Environment:
+      Variables:
+        STAGE: !Ref Stage
+        TABLE: !Ref IdempotencyTable
+        GLOBAL_ONLY: from-globals
+Resources:
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      SampleEvents:
+        Queue: event.json
+    Properties:
+      CodeUri: code/
+      Handler: app.handler
+      FunctionName: !Sub "${AWS::StackName}-echo-${Stage}"
+      Environment:
+        Variables:
+          QUEUE_ARN: !GetAtt Queue.Arn
+          REGION_TEXT: !Sub "region ${AWS::Region}"
+          GLOBAL_ONLY: overridden-by-function
+  FailingFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: app.failing
+  BrokenFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: missing_module.handler
+  IdempotencyTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: idempotency-local
+  Queue:
+    Type: AWS::SQS::Queue
+"""
+
+APP = """
+import os
+
+def handler(event, context):
+    print("this goes to the logs, not the response")
+    return {
+        "event": event,
+        "env": {name: os.environ.get(name) for name in
+                ["STAGE", "TABLE", "GLOBAL_ONLY", "QUEUE_ARN", "REGION_TEXT", "AWS_LAMBDA_FUNCTION_NAME"]},
+        "function_name": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "request_id": context.aws_request_id,
+    }
+
+def failing(event, context):
+    raise ValueError("bad order")
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text(textwrap.dedent(APP))
+    (tmp_path / "event.json").write_text('{"hello": "world"}')
+    return tmp_path
+
+
+def invoke(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MSGWORKER, "invoke", *argv], cwd=project, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_invoke_resolves_code_handler_globals_environment_and_context(project: Path):
+    completed = invoke(project, "EchoFunction", "-e", "event.json")
+    assert completed.returncode == 0, completed.stderr
+    response = json.loads(completed.stdout)
+    assert response["event"] == {"hello": "world"}
+    assert response["env"] == {
+        "STAGE": "dev",
+        "TABLE": "idempotency-local",
+        "GLOBAL_ONLY": "overridden-by-function",
+        "QUEUE_ARN": "arn:aws:local:us-east-1:123456789012:Queue/Arn",
+        "REGION_TEXT": "region us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "local-echo-dev",
+    }
+    assert response["function_name"] == "local-echo-dev"
+    assert response["memory"] == 256
+    assert 11_000 < response["remaining_ms"] <= 12_000  # counts down from the template's Timeout
+    assert len(response["request_id"]) == 36
+    assert "this goes to the logs" in completed.stderr
+
+
+def test_env_vars_file_overrides_declared_variables_like_sam(project: Path):
+    (project / "env.json").write_text(
+        json.dumps(
+            {
+                "Parameters": {"STAGE": "test", "TABLE": "global-table", "UNDECLARED": "ignored"},
+                "EchoFunction": {"TABLE": "function-table"},
+            }
+        )
+    )
+    completed = invoke(project, "EchoFunction", "-e", "event.json", "-n", "env.json")
+    env = json.loads(completed.stdout)["env"]
+    assert (env["STAGE"], env["TABLE"]) == ("test", "function-table")
+
+
+def test_event_from_stdin_and_template_elsewhere(project: Path, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("cwd")
+    completed = subprocess.run(
+        [MSGWORKER, "invoke", "EchoFunction", "-e", "-", "-t", str(project / "template.yaml")],
+        input='{"from": "stdin"}',
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["event"] == {"from": "stdin"}
+
+
+def test_a_failing_function_exits_1_with_the_error_on_stdout(project: Path):
+    completed = invoke(project, "FailingFunction", "-e", "event.json")
+    assert completed.returncode == 1
+    assert json.loads(completed.stdout) == {"errorType": "ValueError", "errorMessage": "bad order"}
+    assert "Traceback" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["NoSuchFunction", "-e", "event.json"], "no function 'NoSuchFunction'"),
+        (["EchoFunction", "-e", "missing.json"], "cannot read event file missing.json"),
+        (["EchoFunction", "-e", "template.yaml"], "is not JSON"),
+        (["BrokenFunction", "-e", "event.json"], "cannot import missing_module"),
+        (["EchoFunction", "-e", "event.json", "-t", "nope.yaml"], "cannot read template nope.yaml"),
+        (["EchoFunction", "-e", "event.json", "-t", "code/app.py"], "is not valid YAML"),
+        (["EchoFunction", "-e", "event.json", "-t", "event.json"], "no Resources section"),
+        (["EchoFunction", "-e", "event.json", "-n", "event.json"], None),
+    ],
+)
+def test_bad_input_is_one_line_naming_what_is_wrong(project: Path, argv, expected):
+    completed = invoke(project, *argv)
+    if expected is None:  # an env file with no matching keys is fine
+        assert completed.returncode == 0, completed.stderr
+        return
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert expected in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+    if expected.startswith("no function"):
+        assert "EchoFunction, FailingFunction, BrokenFunction" in completed.stderr
