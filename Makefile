@@ -3,9 +3,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := $(wildcard src tests handlers bench scripts)
+CODE := $(wildcard src tests handlers bench scripts cfn_rules)
 
-.PHONY: test demo bench lint typecheck unit clean
+# Template tools live in their own virtualenvs under .tools/, so their pinned dependencies
+# never meet the project's. Bump a pin here and the next `make` reinstalls that tool only
+# (the stamp file's name carries the pins).
+TOOLS := .tools
+SAM_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+CHECKOV_VERSION := 3.3.30
+SAM_STAMP := $(TOOLS)/sam/.installed-sam-$(SAM_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
+CHECKOV_STAMP := $(TOOLS)/checkov/.installed-checkov-$(CHECKOV_VERSION)
+
+.PHONY: test demo bench lint typecheck unit clean tools template template-lint template-build template-scan
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +25,26 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## test: everything CI checks (lint, types, the test suite)
+# aws-sam-cli brings cfn-lint; cfn-lint is pinned alongside it (within SAM's accepted range)
+# so `cfn-lint` and `sam validate --lint` run the same linter version.
+$(SAM_STAMP):
+	rm -rf $(TOOLS)/sam
+	$(PYTHON) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install -q --upgrade pip
+	$(TOOLS)/sam/bin/pip install -q aws-sam-cli==$(SAM_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	touch $@
+
+$(CHECKOV_STAMP):
+	rm -rf $(TOOLS)/checkov
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install -q --upgrade pip
+	$(TOOLS)/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+## tools: install sam (with cfn-lint) and checkov into .tools/ (only when a pin changed)
+tools: $(SAM_STAMP) $(CHECKOV_STAMP)
+
+## test: everything CI checks (lint, types, the test suite, which includes the template checks)
 test: lint typecheck unit
 
 lint: $(STAMP)
@@ -25,8 +54,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# tests/test_template.py runs cfn-lint, sam validate/build and checkov from .tools/.
+unit: $(STAMP) tools
 	$(BIN)/pytest -q
+
+## template: only the template checks (lint, build + import from the layer, security scan)
+template: $(STAMP) tools
+	$(BIN)/pytest -q tests/test_template.py
+
+## template-lint / template-build / template-scan: run one tool by hand on template.yaml
+template-lint: tools
+	$(TOOLS)/sam/bin/cfn-lint --append-rules cfn_rules/ -- template.yaml
+
+template-build: tools
+	$(TOOLS)/sam/bin/sam build --template template.yaml
+
+template-scan: tools
+	$(TOOLS)/checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 ## demo: run every example handler on its sample events and summarise the outcome
 demo: $(STAMP)
@@ -37,4 +81,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

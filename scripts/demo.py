@@ -1,62 +1,154 @@
-"""Run every example handler on its sample events and show what happened to each record.
+"""The main job, locally: every function of template.yaml on each of its sample events.
 
-make demo        # or: .venv/bin/python scripts/demo.py
+    make demo        # or: .venv/bin/python scripts/demo.py
+
+An embedded moto server on 127.0.0.1 stands in for AWS and holds the template's
+DynamoDB tables; each function runs through ``msgworker invoke`` (no Docker) exactly
+as a user would run it, and a summary says what was processed and what was reported
+failed.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+TEMPLATE = ROOT / "template.yaml"
+MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
-from handlers import high_value_orders, notifications, orders  # noqa: E402
-from msgworker import Worker  # noqa: E402
-from msgworker.testing import LambdaContext  # noqa: E402
+sys.path.insert(0, str(ROOT / "src"))
+from msgworker.cli.template import function_ids, load_template, resolve_function  # noqa: E402
 
-DEMO: list[tuple[str, Worker, list[str]]] = [
-    (
-        "handlers/orders.py",
-        orders.handler,
-        ["sqs/orders.json", "sqs/orders-fifo.json", "kinesis/orders.json", "dynamodb/orders-stream.json"],
-    ),
-    (
-        "handlers/notifications.py",
-        notifications.handler,
-        ["sns/notifications-to-sqs.json", "sns/notifications-to-sqs-raw.json", "sns/notification.json"],
-    ),
-    (
-        "handlers/high_value_orders.py",
-        high_value_orders.handler,
-        ["eventbridge/high-value-orders-to-sqs.json", "eventbridge/high-value-order.json"],
-    ),
-]
+
+@dataclass
+class Outcome:
+    function: str
+    event: str
+    records: int
+    failed: int
+    status: int
+    handler_lines: list[str]
+    error: str = ""
+
+
+@contextmanager
+def local_aws(template: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """A moto server on loopback with the template's tables; yields the environment
+    that points AWS SDKs at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=environment["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") == "AWS::DynamoDB::Table":
+            properties = resource.get("Properties") or {}
+            table = properties.get("TableName") if isinstance(properties.get("TableName"), str) else name
+            dynamodb.create_table(
+                TableName=table,
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                KeySchema=properties["KeySchema"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            print(f"local AWS: table {table} ready at {environment['AWS_ENDPOINT_URL']}")
+    try:
+        yield environment
+    finally:
+        server.stop()
+
+
+def invoke(function: str, event_file: str, environment: dict[str, str]) -> Outcome:
+    completed = subprocess.run(
+        [MSGWORKER, "invoke", function, "-e", event_file, "-t", str(TEMPLATE)],
+        cwd=ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    event = json.loads((ROOT / event_file).read_text())
+    records = len(event["Records"]) if isinstance(event.get("Records"), list) else 1
+    outcome = Outcome(function, event_file, records, 0, completed.returncode, _log_summary(completed.stderr))
+    if completed.returncode == 0:
+        response = json.loads(completed.stdout or "null")
+        outcome.failed = len(response["batchItemFailures"]) if isinstance(response, dict) else 0
+    elif completed.returncode == 1:
+        outcome.failed = records
+        outcome.error = json.loads(completed.stdout).get("errorMessage", "")
+    else:
+        outcome.failed = records
+        outcome.error = completed.stderr.strip()
+    return outcome
+
+
+def _log_summary(stderr: str) -> list[str]:
+    """What the function logged: the handlers' own lines, and msgworker's structured
+    failure records (JSON) condensed to one line each."""
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("INFO "):
+            lines.append(line.split(" ", 2)[-1])
+        elif line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if "message_id" in record:
+                lines.append(f"FAILED {record['message_id']}: {record.get('error_type')}: {record.get('error')}")
+    return lines
 
 
 def main() -> int:
-    # The example handlers log what they did; show it inline, indented under each event.
-    logging.basicConfig(level=logging.INFO, format="      %(message)s", stream=sys.stdout)
-    problems = 0
-    for name, handler, event_files in DEMO:
-        print(f"\n== {name}")
-        for event_file in event_files:
-            event = json.loads((ROOT / "events" / event_file).read_text())
-            print(f"  events/{event_file}")
-            result = handler.run(event, LambdaContext(timeout=30))
-            source = result.source.name if result.source else "empty"
-            print(f"    {len(result.records)} {source} record(s)")
-            for record_id in result.succeeded_ids:
-                print(f"    processed  {record_id}")
-            for failure in result.failures:
-                print(f"    FAILED     {failure.id}: {type(failure.error).__name__}: {failure.error}")
-            if result.source is not None and result.source.partial_batch_response:
-                print(f"    response   {json.dumps(result.response())}")
-            problems += 0 if len(result.succeeded_ids) + len(result.failures) == len(result.records) else 1
-    print("\nEvery record above is either processed or reported failed: nothing is dropped.")
-    return 1 if problems else 0
+    template = load_template(TEMPLATE)
+    outcomes: list[Outcome] = []
+    with local_aws(template) as environment:
+        for function in function_ids(template):
+            spec = resolve_function(template, TEMPLATE, function)
+            for event_file in spec.sample_events.values():
+                print(f"\n$ msgworker invoke {function} -e {event_file}")
+                outcome = invoke(function, event_file, environment)
+                for line in outcome.handler_lines:
+                    print(f"    {line}")
+                if outcome.error:
+                    print(f"    error: {outcome.error}")
+                outcomes.append(outcome)
+
+    print(f"\n{'function':<25} {'sample event':<50} records  processed  failed")
+    for outcome in outcomes:
+        print(
+            f"{outcome.function:<25} {outcome.event:<50} {outcome.records:>7}  "
+            f"{outcome.records - outcome.failed:>9}  {outcome.failed:>6}"
+        )
+    unexpected = [outcome for outcome in outcomes if outcome.status == 2]
+    print(
+        f"\n{sum(o.records for o in outcomes)} records: {sum(o.records - o.failed for o in outcomes)} processed, "
+        f"{sum(o.failed for o in outcomes)} reported failed (so they come back), none dropped."
+    )
+    return 1 if unexpected or not outcomes else 0
 
 
 if __name__ == "__main__":
