@@ -68,11 +68,9 @@ class Worker:
         functools.update_wrapper(self, function)
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
-        source, records = detect(event, self.envelope)
+        source, records, failures = self._execute(event, context)
         if source is None:
             return {"batchItemFailures": []}
-        plan = self._plans.get(source) or self._plan(source)
-        failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
         if not failures and self._quiet_on_success:
             # The common case, answered without building a BatchResult: nothing to log
             # and no metrics to emit.
@@ -84,21 +82,22 @@ class Worker:
     def run(self, event: Any, context: Any = None) -> BatchResult:
         """Process ``event`` and return what happened to each record, without logging,
         metrics or raising for failed records (for tests, scripts and the demo)."""
+        return _result(*self._execute(event, context))
+
+    def _execute(self, event: Any, context: Any) -> tuple[Source | None, Sequence[Record], Failures]:
         source, records = detect(event, self.envelope)
         if source is None:
-            return BatchResult(None, records)
+            return None, records, {}
         plan = self._plans.get(source) or self._plan(source)
-        return _result(source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context)))
+        return source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context))
 
     def _plan(self, source: Source) -> Plan:
         """Build, once per source, the function that runs a whole batch."""
         key_of = key_function(source)
         plan: Plan
         if self._async is not None:
-            runner, run_async = (
-                self._async,
-                async_pipeline(source, self._parser, self.record_function, self._wants_message),
-            )
+            runner = self._async
+            run_async = async_pipeline(source, self._parser, self.record_function, self._wants_message)
 
             def plan(records: Sequence[Record], deadline: float) -> Failures:
                 return runner.run(records, run_async, key_of, deadline)
