@@ -77,7 +77,8 @@ class Observer:
         self._logger = logger
         # The environment is read once, as Powertools does: per batch it would cost more
         # than the rest of the bookkeeping.
-        self._metrics = metrics if metrics is not None or os.environ.get(METRICS_NAMESPACE_ENV) else False
+        # None means "emit our own EMF if a namespace is configured": settled here to True/False.
+        self._metrics = bool(os.environ.get(METRICS_NAMESPACE_ENV)) if metrics is None else metrics
         self._log_payload = log_payload
 
     @property
@@ -132,7 +133,7 @@ class Observer:
         metrics = self._metrics
         if metrics is False:
             return
-        if metrics is None or metrics is True:
+        if metrics is True:
             self._emit_own(result)
             return
         for name, value in _counts(result).items():
