@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -176,3 +177,80 @@ def test_bad_input_is_one_line_naming_what_is_wrong(project: Path, argv, expecte
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
     if expected.startswith("no function"):
         assert "EchoFunction, FailingFunction, BrokenFunction" in completed.stderr
+
+
+AWS_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  StoreFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: store.handler
+      Runtime: python3.11
+      Environment:
+        Variables:
+          TABLE_NAME: !Ref ItemsTable
+  ItemsTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: items-local
+"""
+
+STORE = """
+import os
+import boto3
+
+def handler(event, context):
+    table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
+    table.put_item(Item={"id": event["id"], "by": context.function_name})
+    return {"stored": event["id"]}
+"""
+
+
+def test_aws_calls_go_where_the_environment_points(tmp_path: Path):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    (tmp_path / "template.yaml").write_text(AWS_TEMPLATE)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "store.py").write_text(textwrap.dedent(STORE))
+    (tmp_path / "event.json").write_text('{"id": "item-1"}')
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=aws["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        dynamodb.create_table(
+            TableName="items-local",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        completed = subprocess.run(
+            [MSGWORKER, "invoke", "StoreFunction", "-e", "event.json"],
+            cwd=tmp_path,
+            env={**os.environ, **aws},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout) == {"stored": "item-1"}
+        item = dynamodb.get_item(TableName="items-local", Key={"id": {"S": "item-1"}})["Item"]
+        assert item == {"id": {"S": "item-1"}, "by": {"S": "StoreFunction"}}
+    finally:
+        server.stop()
