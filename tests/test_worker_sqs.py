@@ -189,3 +189,19 @@ def test_worker_accepts_the_model_by_keyword_and_works_bare(order_json):
 
     event = sqs_event([order_json("a")])
     assert typed(event, LambdaContext()) == untyped(event, LambdaContext()) == {"batchItemFailures": []}
+
+
+class Fatal(BaseException):
+    """Not an Exception: msgworker does not turn it into a record failure."""
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_base_exception_fails_the_whole_invocation_instead_of_vanishing(order_json, concurrency):
+    @worker(Order, concurrency=concurrency)
+    def handler(order: Order) -> None:
+        time.sleep(0.01)
+        if order.order_id == "3":
+            raise Fatal("interpreter is going down")
+
+    with pytest.raises(Fatal):
+        handler(sqs_event([order_json(str(i)) for i in range(8)]), LambdaContext())

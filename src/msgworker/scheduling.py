@@ -60,26 +60,41 @@ class ThreadRunner:
         if len(work) <= 1:
             return run_items(enumerate(records), deadline)
         # At most ``concurrency`` workers pull chains from one queue, the calling thread
-        # among them: one hand-off per helper thread instead of one per chain, which is
-        # what makes threads cheap enough for batches whose records are quick.
+        # among them. The caller then waits only for chains actually in flight, not for
+        # helpers that never got one: on a batch of quick records the caller has drained
+        # the queue before a helper thread even wakes, and waking costs more than the work.
         queue = iter(work)
-        lock = threading.Lock()
+        lock = threading.Condition()
         failures: Failures = {}
+        escaped: list[BaseException] = []
+        in_flight = 0
 
         def drain() -> None:
+            nonlocal in_flight
             while True:
                 with lock:
                     chain = next(queue, None)
-                if chain is None:
-                    return
-                chain_failures = run_items(chain, deadline)
+                    if chain is None:
+                        return
+                    in_flight += 1
+                try:
+                    chain_failures = run_items(chain, deadline)
+                except BaseException as error:  # run_items contains Exception; anything else fails the batch
+                    chain_failures = {}
+                    escaped.append(error)
                 with lock:
                     failures.update(chain_failures)
+                    in_flight -= 1
+                    lock.notify_all()
 
-        helpers = [self._executor().submit(drain) for _ in range(min(self.concurrency, len(work)) - 1)]
+        pool = self._executor()
+        for _ in range(min(self.concurrency, len(work)) - 1):
+            pool.submit(drain)
         drain()
-        for helper in helpers:
-            helper.result()
+        with lock:
+            lock.wait_for(lambda: in_flight == 0)
+        if escaped:
+            raise escaped[0]
         return failures
 
 
