@@ -205,3 +205,9 @@ def test_a_base_exception_fails_the_whole_invocation_instead_of_vanishing(order_
 
     with pytest.raises(Fatal):
         handler(sqs_event([order_json(str(i)) for i in range(8)]), LambdaContext())
+
+
+def test_the_package_is_marked_typed():
+    import importlib.resources
+
+    assert importlib.resources.files("msgworker").joinpath("py.typed").is_file()
