@@ -132,6 +132,17 @@ def test_env_vars_file_overrides_declared_variables_like_sam(project: Path):
     assert (env["STAGE"], env["TABLE"]) == ("test", "function-table")
 
 
+def test_parameter_overrides_replace_template_defaults(project: Path):
+    completed = invoke(project, "EchoFunction", "-e", "event.json", "--parameter-overrides", "Stage=prod")
+    response = json.loads(completed.stdout)
+    assert response["env"]["STAGE"] == "prod"
+    assert response["function_name"] == "local-echo-prod"
+    completed = invoke(
+        project, "EchoFunction", "-e", "event.json", "--parameter-overrides", "ParameterKey=Stage,ParameterValue=qa"
+    )
+    assert json.loads(completed.stdout)["env"]["STAGE"] == "qa"
+
+
 def test_event_from_stdin_and_template_elsewhere(project: Path, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("cwd")
     completed = subprocess.run(
@@ -163,6 +174,8 @@ def test_a_failing_function_exits_1_with_the_error_on_stdout(project: Path):
         (["EchoFunction", "-e", "event.json", "-t", "nope.yaml"], "cannot read template nope.yaml"),
         (["EchoFunction", "-e", "event.json", "-t", "code/app.py"], "is not valid YAML"),
         (["EchoFunction", "-e", "event.json", "-t", "event.json"], "no Resources section"),
+        (["EchoFunction", "-e", "event.json", "--parameter-overrides", "Nope=1"], "Nope not declared"),
+        (["EchoFunction", "-e", "event.json", "--parameter-overrides", "Stage"], "is not Key=Value"),
         (["EchoFunction", "-e", "event.json", "-n", "event.json"], None),
     ],
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..testing import LambdaContext
 from .run import CommandError, call_handler, import_handler, read_event
-from .template import TemplateError, load_template, resolve_function
+from .template import TemplateError, load_template, parse_parameter_overrides, resolve_function
 
 
 def add_invoke_command(commands: Any) -> None:
@@ -31,6 +31,12 @@ def add_invoke_command(commands: Any) -> None:
         help='JSON file overriding environment variables, in SAM\'s format: {"Parameters": {...}, '
         '"FunctionLogicalId": {...}}',
     )
+    invoke.add_argument(
+        "--parameter-overrides",
+        default="",
+        help="template parameter values, as sam takes them: 'Key=Value Key2=Value2' or "
+        "'ParameterKey=Key,ParameterValue=Value'",
+    )
     invoke.set_defaults(handle=invoke_function)
 
 
@@ -40,7 +46,8 @@ def invoke_function(arguments: argparse.Namespace) -> int:
     if overrides is not None and not isinstance(overrides, dict):
         raise CommandError(f"env vars file {arguments.env_vars} must hold a JSON object")
     try:
-        spec = resolve_function(load_template(template_path), template_path, arguments.function, overrides)
+        parameters = parse_parameter_overrides(arguments.parameter_overrides)
+        spec = resolve_function(load_template(template_path), template_path, arguments.function, overrides, parameters)
     except TemplateError as error:
         raise CommandError(str(error)) from None
     event = read_event(arguments.event)

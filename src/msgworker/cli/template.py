@@ -90,9 +90,11 @@ def resolve_function(
     template_path: Path,
     logical_id: str,
     overrides: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> FunctionSpec:
-    """The function ``logical_id``, with Globals applied and ``overrides`` (the SAM
-    ``--env-vars`` format: ``{"Parameters": {...}, "<LogicalId>": {...}}``) merged in."""
+    """The function ``logical_id``, with Globals applied, template ``parameters``
+    overriding their defaults, and ``overrides`` (the SAM ``--env-vars`` format:
+    ``{"Parameters": {...}, "<LogicalId>": {...}}``) merged into its environment."""
     resources = template["Resources"]
     resource = resources.get(logical_id)
     if not _is_function(resource):
@@ -100,7 +102,7 @@ def resolve_function(
         raise TemplateError(f"no function {logical_id!r} in {template_path} (functions: {known})")
     globals_ = (template.get("Globals") or {}).get("Function") or {}
     properties = {**globals_, **(resource.get("Properties") or {})}
-    resolver = _Resolver(template)
+    resolver = _Resolver(template, parameters or {})
 
     handler = properties.get("Handler")
     if not isinstance(handler, str) or "." not in handler:
@@ -165,10 +167,12 @@ class _Resolver:
     its physical name if the template gives one (TableName, QueueName, ...) or else its
     logical id, a GetAtt an ARN-shaped string."""
 
-    def __init__(self, template: Mapping[str, Any]):
-        self.parameters = {
-            name: (spec or {}).get("Default") for name, spec in (template.get("Parameters") or {}).items()
-        }
+    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]):
+        declared = template.get("Parameters") or {}
+        unknown = sorted(set(parameters) - set(declared))
+        if unknown:
+            raise TemplateError(f"parameter override(s) {', '.join(unknown)} not declared in the template's Parameters")
+        self.parameters = {name: (spec or {}).get("Default") for name, spec in declared.items()} | dict(parameters)
         self.resources = template["Resources"]
 
     def resolve(self, value: Any) -> Any:
@@ -215,3 +219,28 @@ class _Resolver:
             return _text(self.ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, str(text))
+
+
+def parse_parameter_overrides(text: str) -> dict[str, str]:
+    """``sam``'s ``--parameter-overrides``: ``Key=Value Key2=Value2`` or
+    ``ParameterKey=Key,ParameterValue=Value ...``.
+
+    Example:
+        >>> parse_parameter_overrides("Stage=prod ParameterKey=Limit,ParameterValue=5")
+        {'Stage': 'prod', 'Limit': '5'}
+    """
+    import shlex
+
+    parameters: dict[str, str] = {}
+    for item in shlex.split(text):
+        if item.startswith("ParameterKey="):
+            fields = dict(part.split("=", 1) for part in item.split(",") if "=" in part)
+            if "ParameterValue" not in fields:
+                raise TemplateError(f"parameter override {item!r} has no ParameterValue")
+            parameters[fields["ParameterKey"]] = fields["ParameterValue"]
+        elif "=" in item:
+            key, value = item.split("=", 1)
+            parameters[key] = value
+        else:
+            raise TemplateError(f"parameter override {item!r} is not Key=Value")
+    return parameters
