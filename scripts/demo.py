@@ -2,8 +2,8 @@
 
     make demo        # or: .venv/bin/python scripts/demo.py
 
-An embedded moto server on 127.0.0.1 stands in for AWS and holds the template's
-DynamoDB tables; each function runs through ``msgworker invoke`` (no Docker) exactly
+An embedded moto server on 127.0.0.1 (``msgworker.testing.local_aws``) stands in for
+AWS and holds the template's DynamoDB tables; each function runs through ``msgworker invoke`` (no Docker) exactly
 as a user would run it, and a summary says what was processed and what was reported
 failed.
 """
@@ -14,11 +14,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -26,6 +23,7 @@ MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
 sys.path.insert(0, str(ROOT / "src"))
 from msgworker.cli.template import function_ids, load_template, resolve_function  # noqa: E402
+from msgworker.testing import local_aws  # noqa: E402
 
 
 @dataclass
@@ -37,47 +35,6 @@ class Outcome:
     status: int
     handler_lines: list[str]
     error: str = ""
-
-
-@contextmanager
-def local_aws(template: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """A moto server on loopback with the template's tables; yields the environment
-    that points AWS SDKs at it."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    environment = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=environment["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    for name, resource in template["Resources"].items():
-        if resource.get("Type") == "AWS::DynamoDB::Table":
-            properties = resource.get("Properties") or {}
-            table = properties.get("TableName") if isinstance(properties.get("TableName"), str) else name
-            dynamodb.create_table(
-                TableName=table,
-                AttributeDefinitions=properties["AttributeDefinitions"],
-                KeySchema=properties["KeySchema"],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            print(f"local AWS: table {table} ready at {environment['AWS_ENDPOINT_URL']}")
-    try:
-        yield environment
-    finally:
-        server.stop()
 
 
 def invoke(function: str, event_file: str, environment: dict[str, str]) -> Outcome:
@@ -125,7 +82,9 @@ def _log_summary(stderr: str) -> list[str]:
 def main() -> int:
     template = load_template(TEMPLATE)
     outcomes: list[Outcome] = []
-    with local_aws(template) as environment:
+    with local_aws(TEMPLATE) as aws:
+        print(f"local AWS at {aws.endpoint_url} with tables: {', '.join(aws.tables)}")
+        environment = aws.environment
         for function in function_ids(template):
             spec = resolve_function(template, TEMPLATE, function)
             for event_file in spec.sample_events.values():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from msgworker.testing import local_aws
+
 MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
 TEMPLATE = """
@@ -208,6 +210,13 @@ Resources:
     Type: AWS::DynamoDB::Table
     Properties:
       TableName: items-local
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - AttributeName: id
+          AttributeType: S
+      KeySchema:
+        - AttributeName: id
+          KeyType: HASH
 """
 
 STORE = """
@@ -222,40 +231,16 @@ def handler(event, context):
 
 
 def test_aws_calls_go_where_the_environment_points(tmp_path: Path):
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     (tmp_path / "template.yaml").write_text(AWS_TEMPLATE)
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "store.py").write_text(textwrap.dedent(STORE))
     (tmp_path / "event.json").write_text('{"id": "item-1"}')
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        aws = {
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=aws["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        dynamodb.create_table(
-            TableName="items-local",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with local_aws(tmp_path / "template.yaml") as aws:
+        assert aws.tables == ("items-local",)
         completed = subprocess.run(
             [MSGWORKER, "invoke", "StoreFunction", "-e", "event.json"],
             cwd=tmp_path,
-            env={**os.environ, **aws},
+            env={**os.environ, **aws.environment},
             capture_output=True,
             text=True,
             check=False,
@@ -263,7 +248,5 @@ def test_aws_calls_go_where_the_environment_points(tmp_path: Path):
         )
         assert completed.returncode == 0, completed.stderr
         assert json.loads(completed.stdout) == {"stored": "item-1"}
-        item = dynamodb.get_item(TableName="items-local", Key={"id": {"S": "item-1"}})["Item"]
+        item = aws.client("dynamodb").get_item(TableName="items-local", Key={"id": {"S": "item-1"}})["Item"]
         assert item == {"id": {"S": "item-1"}, "by": {"S": "StoreFunction"}}
-    finally:
-        server.stop()

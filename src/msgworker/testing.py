@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
+from .local_aws import LocalAws, local_aws
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -41,6 +43,7 @@ __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_REGION",
     "LambdaContext",
+    "LocalAws",
     "MessageAttributeValue",
     "dynamodb_event",
     "dynamodb_record",
@@ -48,6 +51,7 @@ __all__ = [
     "eventbridge_to_sqs_event",
     "kinesis_event",
     "kinesis_record",
+    "local_aws",
     "sns_envelope",
     "sns_event",
     "sns_record",

@@ -138,6 +138,11 @@ def resolve_function(
     )
 
 
+def physical_name(template: Mapping[str, Any], logical_id: str) -> str:
+    """The local stand-in for a resource's name: what ``!Ref`` resolves to locally."""
+    return str(_Resolver(template, {}).ref(logical_id))
+
+
 def _is_function(resource: Any) -> bool:
     return isinstance(resource, dict) and resource.get("Type") in FUNCTION_TYPES
 
