@@ -36,5 +36,6 @@ def test_without_a_template_it_is_an_empty_endpoint():
 def test_a_table_without_a_key_schema_is_a_clear_error(tmp_path: Path):
     template = tmp_path / "template.yaml"
     template.write_text("Resources:\n  Bare:\n    Type: AWS::DynamoDB::Table\n    Properties: {}\n")
-    with pytest.raises(ValueError, match=r"table Bare .* needs KeySchema and AttributeDefinitions"), local_aws(template):
+    expected = r"table Bare .* needs KeySchema and AttributeDefinitions"
+    with pytest.raises(ValueError, match=expected), local_aws(template):
         pass
