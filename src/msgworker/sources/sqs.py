@@ -41,13 +41,6 @@ def _bad_body(record: Record) -> ParseError:
     return ParseError(f"SQS record body is {type(body).__name__}, expected a string")
 
 
-def _body(record: Record) -> str:
-    body = record.get("body") if isinstance(record, Mapping) else None
-    if not isinstance(body, str):
-        raise _bad_body(record)
-    return body
-
-
 def _decode_plain(record: Record) -> Decoded:
     try:
         body = record["body"]
@@ -88,7 +81,7 @@ def _forced(
     name: str, recognise: Callable[[Any], bool], unwrap: Callable[[Any], Decoded]
 ) -> Callable[[Record], Decoded]:
     def decode(record: Record) -> Decoded:
-        body = _body(record)
+        body = _decode_plain(record)[0]
         try:
             candidate = json.loads(body)
         except ValueError:
