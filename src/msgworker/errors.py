@@ -5,11 +5,18 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
 
     MsgworkerError                 base of everything msgworker raises itself
     ├── PermanentError             retrying cannot help: fail this record for good
-    │   └── ParseError             the payload could not be decoded or validated
+    │   ├── ParseError             the payload could not be decoded or validated
+    │   └── IdempotencyKeyReusedError  a key came back with a different payload
+    ├── ConfigurationError         a setting is missing or points at nothing (a table name)
+    ├── IdempotencyError           base of the idempotency layer's record failures
+    │   ├── IdempotencyInProgressError  another delivery holds the key: retry later
+    │   ├── IdempotencyStoreError  the store could not be read or written: not run
+    │   └── IdempotencyKeyReusedError   (also a PermanentError)
     ├── UnrecognisedEventError     the invocation's event is not a batch msgworker knows
     ├── BatchReportError           a failure could not be reported, so the invocation fails
     ├── NotStartedError            the record was never run (deadline near, or its
-    │                              FIFO group / stream already failed)
+    │   │                          FIFO group / stream already failed)
+    │   └── CircuitOpenError       a circuit breaker is open: the batch stops early
     └── RecordsFailedError         raised for SNS/EventBridge → Lambda invocations with
                                    several failed records, so Lambda retries the event
 """
@@ -60,6 +67,34 @@ class ParseError(PermanentError):
         self.original = original
 
 
+class ConfigurationError(MsgworkerError):
+    """A setting msgworker needs is missing or points at nothing, such as an unset table
+    environment variable or a table that does not exist. The message names the setting
+    and how to provide it."""
+
+
+class IdempotencyError(MsgworkerError):
+    """Base of the failures the ``idempotent`` layer reports for a record."""
+
+
+class IdempotencyInProgressError(IdempotencyError):
+    """Another delivery of the same key holds an unexpired claim; this record fails
+    (without running) and comes back after its visibility timeout."""
+
+
+class IdempotencyStoreError(IdempotencyError):
+    """The idempotency store could not be read or written (unreachable, throttled,
+    erroring), so the function was not run; the record fails and is retried."""
+
+
+class IdempotencyKeyReusedError(IdempotencyError, PermanentError):
+    """A key already claimed or completed arrived with a different payload.
+
+    Two different payloads under one key usually mean the key is wrong, so this is
+    permanent rather than silently treated as a duplicate.
+    """
+
+
 class UnrecognisedEventError(MsgworkerError):
     """The Lambda event is not a shape msgworker recognises; the invocation fails.
 
@@ -82,6 +117,22 @@ class NotStartedError(MsgworkerError):
     def __init__(self, message: str, *, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class CircuitOpenError(NotStartedError):
+    """A circuit breaker is open: its function was not called (so the record counts as
+    not started).
+
+    Under ``worker`` the batch stops starting records; the rest are reported failed and,
+    for SQS, made invisible until ``reopens_at`` (epoch seconds), when the breaker may
+    let a probe through.
+    """
+
+    def __init__(self, message: str, *, name: str, reopens_at: float, pause_source: bool = False):
+        super().__init__(message, reason="circuit_open")
+        self.name = name
+        self.reopens_at = reopens_at
+        self.pause_source = pause_source
 
 
 class RecordsFailedError(MsgworkerError):

@@ -90,11 +90,13 @@ class Observer:
     def logger(self) -> LoggerLike:
         return self._logger if self._logger is not None else default_logger()
 
-    def observe(self, result: BatchResult) -> None:
+    def observe(self, result: BatchResult, extra: Mapping[str, int] | None = None) -> None:
+        """Log the batch's failures and emit its counts, plus ``extra`` counts that
+        per-record layers added (retries, duplicates, breaker transitions...)."""
         if result.failures:
             self._log_failures(result)
         if result.source is not None:
-            self._emit_metrics(result)
+            self._emit_metrics(result, extra)
 
     def _log_failures(self, result: BatchResult) -> None:
         source = result.source.name if result.source else "unknown"
@@ -129,17 +131,20 @@ class Observer:
                 extra={"source": source, "message_ids": ids, "count": len(ids), "reason": reason},
             )
 
-    def _emit_metrics(self, result: BatchResult) -> None:
+    def _emit_metrics(self, result: BatchResult, extra: Mapping[str, int] | None) -> None:
         metrics = self._metrics
         if metrics is False:
             return
+        counts = _counts(result)
+        if extra:
+            counts.update(extra)
         if metrics is True:
-            self._emit_own(result)
+            self._emit_own(result, counts)
             return
-        for name, value in _counts(result).items():
+        for name, value in counts.items():
             metrics.add_metric(name=name, unit="Count", value=value)
 
-    def _emit_own(self, result: BatchResult) -> None:
+    def _emit_own(self, result: BatchResult, counts: Mapping[str, int]) -> None:
         from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
             AmazonCloudWatchEMFProvider,
         )
@@ -150,7 +155,7 @@ class Observer:
             service=os.environ.get(SERVICE_ENV, "msgworker"),
         )
         provider.add_dimension(name="source", value=result.source.name)
-        for name, value in _counts(result).items():
+        for name, value in counts.items():
             provider.add_metric(name=name, unit="Count", value=value)
         provider.flush_metrics()
 

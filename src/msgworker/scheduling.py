@@ -8,6 +8,7 @@ So FIFO and stream order hold under any concurrency.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -89,7 +90,9 @@ class ThreadRunner:
 
         pool = self._executor()
         for _ in range(min(self.concurrency, len(work)) - 1):
-            pool.submit(drain)
+            # Each helper runs in a copy of the caller's context, so per-record layers
+            # see the batch's Invocation (msgworker.layers) from pool threads too.
+            pool.submit(contextvars.copy_context().run, drain)
         drain()
         with lock:
             lock.wait_for(lambda: in_flight == 0)
@@ -120,7 +123,7 @@ class AsyncRunner:
             return self._loop.run_until_complete(work)
         # Called from inside a running loop (e.g. an async test): run ours on a thread.
         with ThreadPoolExecutor(max_workers=1) as helper:
-            return helper.submit(asyncio.run, work).result()
+            return helper.submit(contextvars.copy_context().run, asyncio.run, work).result()
 
     async def _gather(
         self, records: Sequence[Record], run_items: AsyncRunItems, key_of: KeyOf, deadline: float

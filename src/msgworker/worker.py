@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 from .errors import PermanentError
+from .failure_actions import FailureAction, failure_actions
+from .layers import Batch, Invocation, Item, find_layers, running
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
@@ -26,6 +28,7 @@ NO_DEADLINE = math.inf
 
 RecordFunction = Callable[..., Any]
 Plan = Callable[[Sequence[Record], float], Failures]
+Counts = Mapping[str, int]
 
 
 class Worker:
@@ -47,6 +50,8 @@ class Worker:
         logger: LoggerLike | None,
         metrics: MetricsLike | bool | None,
         log_payload: bool,
+        redelivery: Any = None,
+        dead_letter: Any = None,
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -58,7 +63,15 @@ class Worker:
         self.envelope = check_envelope(envelope)
         self.timeout_margin = timeout_margin
         self._parser = make_parser(model, include_input=log_payload)
-        self._wants_message = wants_message(function)
+        layers = find_layers(function)
+        # Batch hooks run innermost first before the batch and outermost first after it.
+        self._prepare = [layer.prepare for layer in reversed(layers) if hasattr(layer, "prepare")]
+        self._finish = [layer.finish for layer in layers if hasattr(layer, "finish")]
+        self._failure_actions: list[FailureAction] = failure_actions(redelivery=redelivery, dead_letter=dead_letter)
+        # Layers always take the Message; without layers or failure actions a batch
+        # needs no Invocation at all, which keeps the plain path as fast as it was.
+        self._plain = not layers and not self._failure_actions
+        self._wants_message = bool(layers) or wants_message(function)
         self._is_async = is_async(function)
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
         self._async = AsyncRunner(concurrency) if self._is_async else None
@@ -68,7 +81,7 @@ class Worker:
         functools.update_wrapper(self, function)
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
-        source, records, failures = self._execute(event, context)
+        source, records, failures, counts = self._execute(event, context)
         if source is None:
             return {"batchItemFailures": []}
         if not failures and self._quiet_on_success:
@@ -76,20 +89,77 @@ class Worker:
             # and no metrics to emit.
             return {"batchItemFailures": []} if source.partial_batch_response else None
         result = _result(source, records, failures)
-        self._observer.observe(result)
+        self._observer.observe(result, counts)
         return result.response()
 
     def run(self, event: Any, context: Any = None) -> BatchResult:
         """Process ``event`` and return what happened to each record, without logging,
         metrics or raising for failed records (for tests, scripts and the demo)."""
-        return _result(*self._execute(event, context))
+        return _result(*self._execute(event, context)[:3])
 
-    def _execute(self, event: Any, context: Any) -> tuple[Source | None, Sequence[Record], Failures]:
+    def _execute(self, event: Any, context: Any) -> tuple[Source | None, Sequence[Record], Failures, Counts | None]:
+        """Run a batch: its source, records, failures by index, and the layers' counts."""
         source, records = detect(event, self.envelope)
         if source is None:
-            return None, records, {}
+            return None, records, {}, None
         plan = self._plans.get(source) or self._plan(source)
-        return source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context))
+        if self._plain:
+            return source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context)), None
+        invocation = self._invocation(source, records, context)
+        with running(invocation):
+            failures = self._run_with_layers(plan, invocation)
+        return source, records, failures, invocation.metrics
+
+    def _invocation(self, source: Source, records: Sequence[Record], context: Any) -> Invocation:
+        if context is None:
+            return Invocation(source=source, context=None, records=records)
+        deadline = self._deadline(context)
+        return Invocation(
+            source=source, context=context, deadline=deadline, ends=deadline + self.timeout_margin, records=records
+        )
+
+    def _run_with_layers(self, plan: Plan, invocation: Invocation) -> Failures:
+        """Run a batch through the layers' batch hooks and the failure actions.
+
+        A ``prepare`` hook that raises :class:`CircuitOpenError` stops the batch before
+        anything runs; any other exception from it fails every record with that error
+        (nothing runs unguarded, nothing is lost).
+        """
+        records = invocation.records
+        batch = Batch(invocation, self._parsed_items(invocation) if self._prepare else [])
+        failures: Failures
+        try:
+            for prepare in self._prepare:
+                prepare(batch)
+        except Exception as error:
+            failures = dict.fromkeys(range(len(records)), error)
+        else:
+            failures = plan(records, invocation.deadline)
+        batch.failures = failures
+        for finish in self._finish:
+            try:
+                finish(batch)
+            except Exception as error:  # the records' outcomes stand; say why the hook failed
+                self._observer.logger.error("batch hook failed", exc_info=error, extra={"hook": repr(finish)})
+        for action in self._failure_actions:
+            action(invocation, failures)
+        return failures
+
+    def _parsed_items(self, invocation: Invocation) -> list[Item]:
+        """Every record that decodes and parses, for the layers' ``prepare`` hooks (the
+        pipeline parses again when it runs the record; a parse costs microseconds, the
+        round trips the hooks save cost milliseconds)."""
+        source = invocation.source
+        assert source is not None
+        parser, items = self._parser, []
+        for index, record in enumerate(invocation.records):
+            try:
+                payload, serialised, inner = source.decode(record)
+                value = parser.from_text(payload) if serialised else parser.from_value(payload)
+            except Exception:
+                continue  # the pipeline reports it when it reaches the record
+            items.append(Item(index, value, Message(record, source.name, source.describe, inner)))
+        return items
 
     def _plan(self, source: Source) -> Plan:
         """Build, once per source, the function that runs a whole batch."""
@@ -173,6 +243,8 @@ def worker(
     logger: LoggerLike | None = None,
     metrics: MetricsLike | bool | None = None,
     log_payload: bool = False,
+    redelivery: Any = None,
+    dead_letter: Any = None,
 ) -> Callable[[RecordFunction], Worker]: ...
 
 
@@ -185,6 +257,8 @@ def worker(
     logger: LoggerLike | None = None,
     metrics: MetricsLike | bool | None = None,
     log_payload: bool = False,
+    redelivery: Any = None,
+    dead_letter: Any = None,
 ) -> Worker | Callable[[RecordFunction], Worker]:
     """Make a record function the Lambda entry point for a batch of messages.
 
@@ -208,6 +282,11 @@ def worker(
             them as EMF when ``POWERTOOLS_METRICS_NAMESPACE`` is set; ``False`` never.
         log_payload: include records and invalid values in failure logs (off: logs
             carry ids and error messages only).
+        redelivery: SQS redelivery backoff for failed records (see
+            :mod:`msgworker.failure_actions`); ``None`` leaves visibility as it is.
+        dead_letter: send records failing with :class:`PermanentError` straight to the
+            dead-letter queue (``True``: the queue's RedrivePolicy target; a string: that
+            queue's URL or ARN); ``None`` reports them failed like any other.
 
     Example:
         >>> from pydantic import BaseModel
@@ -224,6 +303,8 @@ def worker(
         "logger": logger,
         "metrics": metrics,
         "log_payload": log_payload,
+        "redelivery": redelivery,
+        "dead_letter": dead_letter,
     }
     if inspect.isfunction(model) or inspect.iscoroutinefunction(model):
         return Worker(model, model=None, **options)
