@@ -350,13 +350,43 @@ def test_functions_contain_handler_code_only(sam_build: Path) -> None:
         assert built == handler_files, (function, built ^ handler_files)
 
 
+# What the Lambda Python runtime itself provides (and the layer leaves out): boto3 and the
+# packages it needs. Linked from this virtualenv into a folder of their own, so the layer-only
+# run below has them the way Lambda does, on a path that is not a site-packages.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+@pytest.fixture(scope="session")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import importlib.util
+
+    runtime = tmp_path_factory.mktemp("lambda-runtime")
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, f"{name} is needed to stand in for the Lambda runtime"
+        origin = Path(spec.origin)
+        package = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / package.name).symlink_to(package)
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    """A moto server with the template's tables, for handlers whose layers use DynamoDB."""
+    from msgworker.testing import local_aws
+
+    with local_aws(TEMPLATE) as local:
+        yield local
+
+
 # Runs in a fresh interpreter with -I -S: no site-packages, no PYTHON* variables, no current
-# directory on sys.path. Only the function's code and the layer's python/ folder are importable,
-# in the order Lambda uses (/var/task before /opt/python).
+# directory on sys.path. Only the function's code, the layer's python/ folder and the runtime's
+# own boto3 are importable, in the order Lambda uses (/var/task, /opt/python, then the runtime).
 _IN_LAMBDA_PATH = """
 import importlib, json, sys
-function_dir, layer_dir, handler, samples, out = sys.argv[1:6]
+function_dir, layer_dir, runtime_dir, handler, samples, out = sys.argv[1:7]
 sys.path[0:0] = [function_dir, layer_dir]
+sys.path.append(runtime_dir)
 module_name, attribute = handler.rsplit(".", 1)
 handle = getattr(importlib.import_module(module_name), attribute)
 from msgworker.testing import LambdaContext
@@ -372,7 +402,7 @@ with open(out, "w") as f:
 
 @pytest.mark.parametrize("function", list(FUNCTIONS))
 def test_handler_runs_from_built_layer_only(
-    function: str, sam_build: Path, template: dict[str, Any], tmp_path: Path
+    function: str, sam_build: Path, runtime_dir: Path, aws: Any, template: dict[str, Any], tmp_path: Path
 ) -> None:
     resource = template["Resources"][function]
     samples = {name: str(ROOT / path) for name, path in resource["Metadata"]["SampleEvents"].items()}
@@ -381,10 +411,9 @@ def test_handler_runs_from_built_layer_only(
     out = tmp_path / "out.json"
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "MSGWORKER_IDEMPOTENCY_TABLE": "msgworker-idempotency",
-        "MSGWORKER_BREAKER_TABLE": "msgworker-breaker",
+        **aws.environment,
+        "MSGWORKER_IDEMPOTENCY_TABLE": cfn_template.physical_name(template, "IdempotencyTable"),
+        "MSGWORKER_BREAKER_TABLE": cfn_template.physical_name(template, "BreakerTable"),
         "POWERTOOLS_SERVICE_NAME": function,
     }
     result = subprocess.run(
@@ -396,6 +425,7 @@ def test_handler_runs_from_built_layer_only(
             _IN_LAMBDA_PATH,
             function_dir,
             layer_dir,
+            runtime_dir,
             resource["Properties"]["Handler"],
             json.dumps(samples),
             out,
