@@ -54,8 +54,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The idempotency tests run on dynalite (a DynamoDB implementation on Node) as well as moto.
+# `npm ci` installs exactly the lock file's versions; the stamp makes it rerun only when that changes.
+DYNALITE_DIR := tests/dynalite
+DYNALITE_STAMP := $(DYNALITE_DIR)/node_modules/.installed
+
+$(DYNALITE_STAMP): $(DYNALITE_DIR)/package-lock.json
+	npm ci --prefix $(DYNALITE_DIR) --no-audit --no-fund
+	touch $@
+
+.PHONY: dynalite
+## dynalite: install dynalite for the idempotency tests (only when its package-lock.json changed)
+dynalite: $(DYNALITE_STAMP)
+
 # tests/test_template.py runs cfn-lint, sam validate/build and checkov from .tools/.
-unit: $(STAMP) tools
+unit: $(STAMP) tools dynalite
 	$(BIN)/pytest -q
 
 ## template: only the template checks (lint, build + import from the layer, security scan)
@@ -76,9 +89,11 @@ template-scan: tools
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-## bench: side-by-side performance comparison (prints a table)
+## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/idempotency.py
+	$(BIN)/python bench/resilience.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .message import Message
@@ -37,24 +37,36 @@ from .sources import Record, Source
 LAYER_ATTRIBUTE = "__msgworker_layer__"
 
 
-@dataclass(slots=True)
 class Invocation:
     """One batch being run by ``worker``, as per-record layers see it.
 
     ``deadline`` is the monotonic time after which the worker starts no record (the
     Lambda's end minus the worker's timeout margin); ``ends`` is the Lambda's own end.
-    Both are ``math.inf`` when there is no Lambda context.
+    Both are ``math.inf`` when there is no Lambda context. ``state`` is per-batch scratch
+    space, keyed by the layer object that owns the entry; ``metrics`` holds the counts
+    layers add (``Retries``, ``IdempotentDuplicates``...), emitted with the batch's own.
     """
 
-    source: Source | None = None
-    context: Any = None
-    deadline: float = math.inf
-    ends: float = math.inf
-    state: dict[object, Any] = field(default_factory=dict)
-    """Per-batch scratch space, keyed by the layer object that owns the entry."""
-    metrics: Counter[str] = field(default_factory=Counter)
-    """Counts layers add (``Retries``, ``IdempotentDuplicates``...), emitted with the batch's."""
-    records: Sequence[Record] = ()
+    # A plain class with slots: one is built per batch, and a dataclass with factories
+    # (or a Counter) costs a measurable share of a quick batch.
+    __slots__ = ("_lock", "context", "deadline", "ends", "metrics", "records", "source", "state")
+
+    def __init__(
+        self,
+        source: Source | None = None,
+        context: Any = None,
+        deadline: float = math.inf,
+        ends: float = math.inf,
+        records: Sequence[Record] = (),
+    ) -> None:
+        self.source = source
+        self.context = context
+        self.deadline = deadline
+        self.ends = ends
+        self.records = records
+        self.state: dict[object, Any] = {}
+        self.metrics: dict[str, int] = {}
+        self._lock = threading.Lock()  # records on pool threads count at once
 
     def remaining(self) -> float:
         """Seconds until no record may start any more (``math.inf`` without a context)."""
@@ -65,7 +77,10 @@ class Invocation:
         return math.inf if math.isinf(self.ends) else time.time() + (self.ends - time.monotonic())
 
     def count(self, metric: str, value: int = 1) -> None:
-        self.metrics[metric] += value
+        """Add ``value`` to the batch's count ``metric``."""
+        metrics = self.metrics
+        with self._lock:
+            metrics[metric] = metrics.get(metric, 0) + value
 
 
 _current: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
@@ -79,6 +94,15 @@ def current_invocation() -> Invocation | None:
         True
     """
     return _current.get()
+
+
+def enter(invocation: Invocation) -> Token[Invocation | None]:
+    """Make ``invocation`` current; pass the token to :func:`leave` afterwards."""
+    return _current.set(invocation)
+
+
+def leave(token: Token[Invocation | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager
@@ -101,14 +125,33 @@ class Item:
     message: Message
 
 
-@dataclass(slots=True)
 class Batch:
-    """What ``prepare`` and ``finish`` hooks receive."""
+    """What ``prepare`` and ``finish`` hooks receive.
 
-    invocation: Invocation
-    items: list[Item]
-    failures: dict[int, BaseException] = field(default_factory=dict)
-    """Filled in before ``finish``: what failed, by record index."""
+    ``items`` (every record that parsed) is worked out on first access: a hook that
+    never reads it (a circuit breaker checking its cached state) costs the batch no
+    second decode and parse of its records.
+    """
+
+    __slots__ = ("_items", "_load", "failures", "invocation")
+
+    def __init__(
+        self,
+        invocation: Invocation,
+        items: Sequence[Item] | Callable[[], list[Item]] = (),
+        failures: dict[int, BaseException] | None = None,
+    ) -> None:
+        self.invocation = invocation
+        self._items: list[Item] | None = None if callable(items) else list(items)
+        self._load = items if callable(items) else None
+        self.failures: dict[int, BaseException] = {} if failures is None else failures
+        """Filled in before ``finish``: what failed, by record index."""
+
+    @property
+    def items(self) -> list[Item]:
+        if self._items is None:
+            self._items = self._load() if self._load is not None else []
+        return self._items
 
 
 @runtime_checkable
@@ -133,7 +176,9 @@ def find_layers(function: Callable[..., Any]) -> list[object]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         layer = getattr(current, LAYER_ATTRIBUTE, None)
-        if layer is not None:
+        # functools.update_wrapper copies the mark onto whatever wraps a layer (a Worker,
+        # a user's decorator), so the same layer can be met more than once on the way down.
+        if layer is not None and not any(layer is known for known in found):
             found.append(layer)
         current = getattr(current, "__wrapped__", None)
     return found
@@ -170,7 +215,9 @@ __all__ = [
     "Item",
     "call_with",
     "current_invocation",
+    "enter",
     "find_layers",
+    "leave",
     "mark_layer",
     "running",
     "takes_message",

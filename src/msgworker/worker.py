@@ -11,7 +11,7 @@ from typing import Any, overload
 
 from .errors import PermanentError
 from .failure_actions import FailureAction, failure_actions
-from .layers import Batch, Invocation, Item, find_layers, running
+from .layers import Batch, Invocation, Item, enter, find_layers, leave
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
@@ -67,10 +67,13 @@ class Worker:
         # Batch hooks run innermost first before the batch and outermost first after it.
         self._prepare = [layer.prepare for layer in reversed(layers) if hasattr(layer, "prepare")]
         self._finish = [layer.finish for layer in layers if hasattr(layer, "finish")]
-        self._failure_actions: list[FailureAction] = failure_actions(redelivery=redelivery, dead_letter=dead_letter)
-        # Layers always take the Message; without layers or failure actions a batch
-        # needs no Invocation at all, which keeps the plain path as fast as it was.
-        self._plain = not layers and not self._failure_actions
+        # A worker without layers or failure options takes the plain path: no Invocation,
+        # no failure actions, not even their modules imported. Nothing there could act:
+        # open circuits and the records they stop only come from layers.
+        self._plain = not layers and redelivery is None and dead_letter is None
+        self._failure_actions: list[FailureAction] = (
+            [] if self._plain else failure_actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
+        )
         self._wants_message = bool(layers) or wants_message(function)
         self._is_async = is_async(function)
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
@@ -106,8 +109,11 @@ class Worker:
         if self._plain:
             return source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context)), None
         invocation = self._invocation(source, records, context)
-        with running(invocation):
+        token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
+        try:
             failures = self._run_with_layers(plan, invocation)
+        finally:
+            leave(token)
         return source, records, failures, invocation.metrics
 
     def _invocation(self, source: Source, records: Sequence[Record], context: Any) -> Invocation:
@@ -126,7 +132,7 @@ class Worker:
         (nothing runs unguarded, nothing is lost).
         """
         records = invocation.records
-        batch = Batch(invocation, self._parsed_items(invocation) if self._prepare else [])
+        batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
         failures: Failures
         try:
             for prepare in self._prepare:
@@ -134,16 +140,26 @@ class Worker:
         except Exception as error:
             failures = dict.fromkeys(range(len(records)), error)
         else:
-            failures = plan(records, invocation.deadline)
+            try:
+                failures = plan(records, invocation.deadline)
+            except BaseException:
+                # The batch is failing as a whole (the error propagates); let the hooks
+                # still flush what finished records already did, e.g. idempotency completions.
+                self._finish_batch(batch)
+                raise
         batch.failures = failures
+        self._finish_batch(batch)
+        if failures:
+            for action in self._failure_actions:
+                action(invocation, failures)
+        return failures
+
+    def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:
             try:
                 finish(batch)
             except Exception as error:  # the records' outcomes stand; say why the hook failed
                 self._observer.logger.error("batch hook failed", exc_info=error, extra={"hook": repr(finish)})
-        for action in self._failure_actions:
-            action(invocation, failures)
-        return failures
 
     def _parsed_items(self, invocation: Invocation) -> list[Item]:
         """Every record that decodes and parses, for the layers' ``prepare`` hooks (the

@@ -1,0 +1,396 @@
+"""``retry``: retry one record's function in-process on transient errors, with exponential
+backoff and full jitter, without ever running past the Lambda deadline.
+
+Built on tenacity: the backoff is any tenacity wait object, the attempt limit a tenacity
+stop, and the deadline one more stop (:class:`stop_before_deadline`) that looks at the
+wait tenacity is about to sleep. The first attempt calls the function directly; tenacity
+only comes in after a failure, so a record that succeeds pays one ``try``.
+
+What is never retried, whatever ``on`` says: msgworker's own decisions
+(:class:`~msgworker.errors.MsgworkerError`: :class:`~msgworker.errors.PermanentError`,
+:class:`~msgworker.errors.CircuitOpenError`, an idempotency claim held elsewhere...),
+because running the function again cannot change them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, cast
+
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
+
+from .errors import MsgworkerError
+from .layers import Invocation, call_with, current_invocation, mark_layer, takes_message
+from .message import Message
+
+ExceptionTypes = type[Exception] | tuple[type[Exception], ...]
+Sleep = Callable[[float], object]
+"""``sleep(seconds)``; for ``async def`` functions it may return an awaitable."""
+
+
+class RetryLogger(Protocol):
+    """What ``retry`` needs of a logger: Powertools' Logger and logging.Logger both fit."""
+
+    def warning(self, msg: object, *args: object, extra: Any = None) -> None: ...
+
+
+class stop_before_deadline(stop_base):
+    """A tenacity stop: give up when the wait before the next attempt would end at or
+    after ``deadline`` (a ``time.monotonic()`` value), so no attempt starts past it.
+
+    Relies on tenacity computing the upcoming wait before asking the stop (tenacity >= 8.3,
+    the same order its ``stop_before_delay`` relies on).
+
+    Example:
+        >>> import time
+        >>> from tenacity import Retrying, stop_after_attempt, wait_fixed
+        >>> stop = stop_after_attempt(5) | stop_before_deadline(time.monotonic() + 0.05)
+        >>> attempts = []
+        >>> def flaky():
+        ...     attempts.append(1)
+        ...     raise ConnectionError("down")
+        >>> try:
+        ...     Retrying(stop=stop, wait=wait_fixed(0.03), reraise=True)(flaky)
+        ... except ConnectionError:
+        ...     print(len(attempts))
+        2
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep >= self.deadline
+
+
+class Retry:
+    """The ``retry`` layer: a decorator for a record function (see :func:`retry`).
+
+    The tenacity policy objects (wait, attempt limit, what to retry) are built once here;
+    each failing record gets a tenacity ``Retrying`` with its own deadline.
+    """
+
+    def __init__(
+        self,
+        attempts: int = 3,
+        *,
+        on: ExceptionTypes = (Exception,),
+        backoff: wait_base | None = None,
+        initial: float = 0.1,
+        maximum: float = 5.0,
+        jitter: bool = True,
+        deadline: float | None = None,
+        sleep: Sleep | None = None,
+        logger: RetryLogger | None = None,
+    ) -> None:
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ValueError(f"retry(attempts=...) must be a whole number >= 1 (1 = no retry), got {attempts!r}")
+        if not initial > 0:
+            raise ValueError(f"retry(initial=...) must be a positive number of seconds, got {initial!r}")
+        if not maximum >= initial:
+            raise ValueError(f"retry(maximum=...) must be >= initial ({initial}) seconds, got {maximum!r}")
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"retry(deadline=...) must be a positive number of seconds or None, got {deadline!r}")
+        self.attempts = attempts
+        self.on = _exception_types(on)
+        if backoff is None:
+            # Full jitter: a uniform wait between 0 and the exponential step, so a fleet
+            # of containers retrying one outage does not come back in lockstep.
+            backoff = (
+                wait_random_exponential(multiplier=initial, max=maximum)
+                if jitter
+                else wait_exponential(multiplier=initial, max=maximum)
+            )
+        self.backoff = backoff
+        self.deadline = deadline
+        self._sleep = sleep
+        self._logger = logger
+        self._attempt_limit = stop_after_attempt(attempts)
+        self._retryable = retry_if_exception(self.retries)
+
+    def retries(self, error: BaseException) -> bool:
+        """Would this layer retry ``error``? (in ``on``, and not one of msgworker's decisions)
+
+        Example:
+            >>> from msgworker.errors import PermanentError
+            >>> layer = Retry(on=(ConnectionError,))
+            >>> layer.retries(ConnectionError()), layer.retries(ValueError()), layer.retries(PermanentError())
+            (True, False, False)
+        """
+        return isinstance(error, self.on) and not isinstance(error, MsgworkerError)
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        # One wrapper per shape of function, so that a call that succeeds costs one frame
+        # and one try: no adapter for functions that take only the payload.
+        call = call_with(function)
+        on, retries, again, again_async = self.on, self.retries, self._retry, self._retry_async
+        if self.attempts == 1:
+            on = ()  # nothing to retry: every exception goes straight through
+        timed = self.deadline is not None
+        passes_message = takes_message(function)
+        wrapper: Callable[..., Any]
+
+        if inspect.iscoroutinefunction(inspect.unwrap(function)):
+            if passes_message:
+
+                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
+                    started = time.monotonic() if timed else 0.0
+                    try:
+                        return await function(payload, message)
+                    except on as error:
+                        if not retries(error):
+                            raise
+                        return await again_async(error, call, payload, message, started)
+
+            else:
+
+                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
+                    started = time.monotonic() if timed else 0.0
+                    try:
+                        return await function(payload)
+                    except on as error:
+                        if not retries(error):
+                            raise
+                        return await again_async(error, call, payload, message, started)
+
+            wrapper = async_wrapper
+        else:
+            if passes_message:
+
+                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
+                    started = time.monotonic() if timed else 0.0
+                    try:
+                        return function(payload, message)
+                    except on as error:
+                        if not retries(error):
+                            raise
+                        return again(error, call, payload, message, started)
+
+            else:
+
+                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
+                    started = time.monotonic() if timed else 0.0
+                    try:
+                        return function(payload)
+                    except on as error:
+                        if not retries(error):
+                            raise
+                        return again(error, call, payload, message, started)
+
+            wrapper = sync_wrapper
+        functools.update_wrapper(wrapper, function)
+        mark_layer(wrapper, self)
+        return wrapper
+
+    # The failure path: tenacity drives attempts 2..n. Its attempt 1 replays the failure
+    # already seen, so the backoff and attempt numbers are tenacity's own.
+
+    def _retry(
+        self,
+        first: Exception,
+        call: Callable[[Any, Message | None], Any],
+        payload: Any,
+        message: Message | None,
+        started: float,
+    ) -> Any:
+        invocation = current_invocation()
+        deadline = self._deadline(invocation, started)
+        replay: list[BaseException] = [first]
+        last: list[BaseException] = [first]
+
+        def attempt() -> Any:
+            if replay:
+                raise replay.pop()
+            if time.monotonic() >= deadline:
+                raise last[0]  # the sleep overran the deadline: start nothing, give up
+            try:
+                return call(payload, message)
+            except BaseException as error:
+                last[0] = error
+                raise
+
+        sleep = cast(Callable[[float], None], self._sleep) if self._sleep is not None else time.sleep
+        retrying = Retrying(sleep=sleep, **self._policy(invocation, message, deadline))
+        return retrying(attempt)
+
+    async def _retry_async(
+        self,
+        first: Exception,
+        call: Callable[[Any, Message | None], Awaitable[Any]],
+        payload: Any,
+        message: Message | None,
+        started: float,
+    ) -> Any:
+        invocation = current_invocation()
+        deadline = self._deadline(invocation, started)
+        replay: list[BaseException] = [first]
+        last: list[BaseException] = [first]
+
+        async def attempt() -> Any:
+            if replay:
+                raise replay.pop()
+            if time.monotonic() >= deadline:
+                raise last[0]  # the sleep overran the deadline: start nothing, give up
+            try:
+                return await call(payload, message)
+            except BaseException as error:
+                last[0] = error
+                raise
+
+        retrying = AsyncRetrying(sleep=self._async_sleep, **self._policy(invocation, message, deadline))
+        return await retrying(attempt)
+
+    async def _async_sleep(self, seconds: float) -> None:
+        if self._sleep is None:
+            import asyncio  # here: importing asyncio costs a cold start ~20 ms, sync users never need it
+
+            await asyncio.sleep(seconds)
+            return
+        result = self._sleep(seconds)
+        if inspect.isawaitable(result):
+            await result
+
+    def _deadline(self, invocation: Invocation | None, started: float) -> float:
+        """The monotonic time no attempt may start at or after: the worker's deadline,
+        and ``deadline`` seconds from the first attempt when that option is set."""
+        deadline = invocation.deadline if invocation is not None else math.inf
+        if self.deadline is not None:
+            deadline = min(deadline, started + self.deadline)
+        return deadline
+
+    def _policy(self, invocation: Invocation | None, message: Message | None, deadline: float) -> dict[str, Any]:
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            if invocation is not None:
+                invocation.count("Retries")
+            self._log(
+                "retrying after a transient error",
+                state,
+                error,
+                message,
+                wait_seconds=round(state.upcoming_sleep, 3),
+            )
+
+        def give_up(state: RetryCallState) -> Any:
+            assert state.outcome is not None
+            error = state.outcome.exception()
+            assert error is not None
+            if state.attempt_number < self.attempts:
+                self._log("retry stopped: the next attempt would start past the deadline", state, error, message)
+            raise error
+
+        return {
+            "stop": self._attempt_limit | stop_before_deadline(deadline),
+            "wait": self.backoff,
+            "retry": self._retryable,
+            "before_sleep": before_sleep,
+            "retry_error_callback": give_up,
+        }
+
+    def _log(
+        self,
+        text: str,
+        state: RetryCallState,
+        error: BaseException | None,
+        message: Message | None,
+        **fields: object,
+    ) -> None:
+        logger = self._logger
+        if logger is None:
+            from .observability import default_logger
+
+            logger = default_logger()
+        logger.warning(
+            text,
+            extra={
+                "attempt": state.attempt_number,
+                "attempts": self.attempts,
+                "error_type": type(error).__name__,
+                "error": str(error),
+                "message_id": message.id if message is not None else None,
+                **fields,
+            },
+        )
+
+
+def retry(
+    attempts: int = 3,
+    *,
+    on: ExceptionTypes = (Exception,),
+    backoff: wait_base | None = None,
+    initial: float = 0.1,
+    maximum: float = 5.0,
+    jitter: bool = True,
+    deadline: float | None = None,
+    sleep: Sleep | None = None,
+    logger: RetryLogger | None = None,
+) -> Retry:
+    """Retry the decorated record function on transient errors, within the Lambda's time.
+
+    Args:
+        attempts: calls in all, the first included (``1`` = never retry).
+        on: the exception types that are transient. msgworker's own errors
+            (``PermanentError``, ``CircuitOpenError``, any ``MsgworkerError``) are never
+            retried.
+        backoff: a tenacity wait object (``wait_exponential_jitter(...)``,
+            ``wait_fixed(1)``...); by default exponential from ``initial`` doubling up to
+            ``maximum`` seconds, with full jitter unless ``jitter=False``.
+        initial, maximum: seconds, for the default backoff.
+        jitter: ``True``: each wait is uniform between 0 and the exponential step (full
+            jitter); ``False``: exactly the step.
+        deadline: outside ``worker``, seconds from the first attempt after which no
+            attempt starts (none by default); under ``worker`` the Lambda deadline always
+            applies, and this bounds it further.
+        sleep: replaces ``time.sleep`` (``asyncio.sleep`` for ``async def``), for tests.
+        logger: where retry warnings go (default: msgworker's Powertools logger).
+
+    Under ``worker``, no wait ends and no attempt starts past the invocation's deadline
+    (the Lambda's remaining time minus the worker's timeout margin): when the next wait
+    would cross it, the last exception is raised at once. Each retry adds one to the
+    batch's ``Retries`` metric and logs a warning with the attempt number, the error
+    type and the message id.
+
+    Example:
+        >>> import logging
+        >>> calls, quiet = [], logging.getLogger("example.quiet")
+        >>> quiet.addHandler(logging.NullHandler()); quiet.propagate = False
+        >>> @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=quiet)
+        ... def charge(order):
+        ...     calls.append(order)
+        ...     if len(calls) < 3:
+        ...         raise ConnectionError("payments API unreachable")
+        ...     return "charged"
+        >>> charge({"order_id": "o-1"}), len(calls)
+        ('charged', 3)
+    """
+    return Retry(
+        attempts,
+        on=on,
+        backoff=backoff,
+        initial=initial,
+        maximum=maximum,
+        jitter=jitter,
+        deadline=deadline,
+        sleep=sleep,
+        logger=logger,
+    )
+
+
+def _exception_types(on: object) -> tuple[type[Exception], ...]:
+    types = on if isinstance(on, tuple) else (on,)
+    for kind in types:
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            raise TypeError(f"retry(on=...) takes exception classes (or a tuple of them), got {kind!r}")
+    if not types:
+        raise ValueError("retry(on=...) needs at least one exception class; use attempts=1 to never retry")
+    return types
+
+
+__all__ = ["Retry", "RetryLogger", "retry", "stop_before_deadline"]
