@@ -44,7 +44,7 @@ from msgworker import Message, worker
 from msgworker.breaker import circuit_breaker
 from msgworker.errors import CircuitOpenError
 from msgworker.layers import Batch, mark_layer
-from msgworker.retry import retry
+from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, local_aws
 
 TABLE = "msgworker-breaker"

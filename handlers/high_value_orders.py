@@ -2,6 +2,10 @@
 
 The rule filters on ``detail.total`` (numeric matching); the record function receives
 the event's ``detail`` and reads the event's own fields from the Message.
+
+Each order is sent for review at most once, however often it is delivered: the whole
+decorator stack of a production consumer, each layer's state in DynamoDB
+(``MSGWORKER_IDEMPOTENCY_TABLE`` and ``MSGWORKER_BREAKER_TABLE``, set by template.yaml).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 
 from pydantic import BaseModel
 
-from msgworker import Message, worker
+from msgworker import Message, circuit_breaker, idempotent, retry, worker
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,10 @@ class HighValueOrder(BaseModel):
     currency: str
 
 
-@worker(HighValueOrder, concurrency=8)
+@worker(HighValueOrder, concurrency=8, redelivery=True)  # failed SQS records come back with backoff
+@idempotent(key="order_id", name="high-value-review")  # one review per order within the hour
+@circuit_breaker("review-api", pause_source=True)  # an outage pauses the queue, not the DLQ
+@retry(attempts=3, on=(ConnectionError, TimeoutError))  # transient errors retried in-process
 async def handler(order: HighValueOrder, message: Message) -> None:
     # async def works as-is: records run as tasks on one event loop kept warm.
     await asyncio.sleep(0)

@@ -11,6 +11,7 @@ failed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
 sys.path.insert(0, str(ROOT / "src"))
 from msgworker.cli.template import function_ids, load_template, resolve_function  # noqa: E402
-from msgworker.testing import local_aws  # noqa: E402
+from msgworker.testing import LocalAws, local_aws  # noqa: E402
 
 
 @dataclass
@@ -68,7 +69,9 @@ def _log_summary(stderr: str) -> list[str]:
     lines = []
     for line in stderr.splitlines():
         if line.startswith("INFO "):
-            lines.append(line.split(" ", 2)[-1])
+            _, logger, text = line.split(" ", 2)
+            if not logger.startswith(("botocore", "boto3", "urllib3")):  # the SDK's own chatter
+                lines.append(text)
         elif line.startswith("{"):
             try:
                 record = json.loads(line)
@@ -79,7 +82,32 @@ def _log_summary(stderr: str) -> list[str]:
     return lines
 
 
+REDELIVERED = ("HighValueOrdersFunction", "HighValueOrdersQueueEvent")
+
+
+def redeliver(template: dict[str, object], environment: dict[str, str]) -> Outcome:
+    """SQS delivers at least once: the same batch again finds every order's key completed,
+    so the handler's review does not run twice (``@idempotent`` in handlers/high_value_orders.py)."""
+    function, event_name = REDELIVERED
+    event_file = resolve_function(template, TEMPLATE, function).sample_events[event_name]
+    print(f"\n$ msgworker invoke {function} -e {event_file}    # the same messages delivered again")
+    outcome = invoke(function, event_file, environment)
+    for line in outcome.handler_lines:
+        print(f"    {line}")
+    print(f"    the review ran for {len(outcome.handler_lines)} of {outcome.records} records: the rest were duplicates")
+    return outcome
+
+
+def show_idempotency_records(aws: LocalAws) -> None:
+    table = aws.environment.get("MSGWORKER_IDEMPOTENCY_TABLE") or "IdempotencyTable"
+    items = aws.client("dynamodb").scan(TableName=table)["Items"]
+    print(f"\nidempotency records in {table}:")
+    for item in sorted(items, key=lambda item: item["id"]["S"]):
+        print(f"    {item['id']['S']:<40} {item.get('status', {}).get('S', '?')}")
+
+
 def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the local endpoint's request log
     template = load_template(TEMPLATE)
     outcomes: list[Outcome] = []
     with local_aws(TEMPLATE) as aws:
@@ -95,6 +123,8 @@ def main() -> int:
                 if outcome.error:
                     print(f"    error: {outcome.error}")
                 outcomes.append(outcome)
+        outcomes.append(redeliver(template, environment))
+        show_idempotency_records(aws)
 
     print(f"\n{'function':<25} {'sample event':<50} records  processed  failed")
     for outcome in outcomes:

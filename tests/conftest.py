@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import BaseModel, Field
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+if TYPE_CHECKING:
+    from msgworker.testing import LocalAws
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
 
 
 class Order(BaseModel):
@@ -25,3 +30,20 @@ def order_json():
         return json.dumps({"order_id": order_id, "total": total})
 
     return make
+
+
+@pytest.fixture(scope="module")
+def template_aws() -> Iterator[LocalAws]:
+    """A moto server holding template.yaml's tables, with the environment the template gives
+    the functions (table variables, AWS endpoint) applied: for running the example handlers,
+    whose layers keep state in DynamoDB, in-process."""
+    from msgworker.cli.template import load_template, physical_name
+    from msgworker.testing import local_aws
+
+    template = load_template(ROOT / "template.yaml")
+    with local_aws(ROOT / "template.yaml") as aws, pytest.MonkeyPatch.context() as patch:
+        for name, value in aws.environment.items():
+            patch.setenv(name, value)
+        patch.setenv("MSGWORKER_IDEMPOTENCY_TABLE", physical_name(template, "IdempotencyTable"))
+        patch.setenv("MSGWORKER_BREAKER_TABLE", physical_name(template, "BreakerTable"))
+        yield aws

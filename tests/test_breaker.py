@@ -28,7 +28,7 @@ from msgworker.breaker import (
 )
 from msgworker.errors import CircuitOpenError, ConfigurationError, NotStartedError
 from msgworker.layers import find_layers
-from msgworker.retry import retry
+from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 

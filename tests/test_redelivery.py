@@ -36,7 +36,7 @@ from msgworker.redelivery import (
     redelivery_policy,
     visibility_seconds,
 )
-from msgworker.retry import retry
+from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
 
 # ---------------------------------------------------------------------------------------
@@ -238,6 +238,31 @@ def test_an_open_circuit_keeps_its_records_invisible_until_it_may_close(aws: Loc
     assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
     time.sleep(1.5)
     assert receive(aws, queue.url) == []  # the queue's 1 s would have brought it back
+
+
+def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_invisible(
+    aws: LocalAws, calls: ApiCalls
+) -> None:
+    queue = create_queue_pair(aws, queue_name("helper-circuit"), visibility_timeout=1)
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody='{"order_id": "o-1"}')
+    opens_for = 6.0
+
+    @open_circuit(opens_for)
+    def charge(order: dict[str, Any]) -> None:
+        pass
+
+    @worker(metrics=False)  # no layer and no option: the plain path, until a record fails
+    def handler(order: dict[str, Any]) -> None:
+        charge(order)
+
+    emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
+    calls.clear()
+    poll = emulator.poll()
+    assert poll is not None and poll.failed == poll.received
+
+    [request] = calls.of("ChangeMessageVisibilityBatch")
+    [entry] = request["Entries"]
+    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
 
 
 def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff() -> None:

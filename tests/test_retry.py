@@ -14,7 +14,7 @@ from tenacity import wait_fixed
 from msgworker import Message, PermanentError, worker
 from msgworker.errors import CircuitOpenError, IdempotencyInProgressError
 from msgworker.layers import Invocation, current_invocation, find_layers
-from msgworker.retry import Retry, retry
+from msgworker.retrying import Retry, retry
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 

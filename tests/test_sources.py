@@ -575,6 +575,7 @@ def _sample_ids(event: Any, source: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.usefixtures("template_aws")
 def test_sample_event_through_its_example_handler(name: str):
     handler, failing = SAMPLES[name]
     event = load_event(name)

@@ -35,15 +35,15 @@ if TYPE_CHECKING:
     from .dead_letter import DeadLetter
     from .idempotency import Idempotency, idempotent
     from .redelivery import RedeliveryBackoff
-    from .retry import Retry, retry
+    from .retrying import Retry, retry
 
 _LAZY = {
     "circuit_breaker": "breaker",
     "CircuitBreaker": "breaker",
     "idempotent": "idempotency",
     "Idempotency": "idempotency",
-    "retry": "retry",
-    "Retry": "retry",
+    "retry": "retrying",
+    "Retry": "retrying",
     "RedeliveryBackoff": "redelivery",
     "DeadLetter": "dead_letter",
 }

@@ -6,7 +6,7 @@ moto is imported only when a server starts; install it with ``pip install "moto[
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +68,21 @@ def local_aws(template: str | Path | None = None) -> Iterator[LocalAws]:
         aws = LocalAws(endpoint, environment=environment)
         if template is not None:
             aws = LocalAws(endpoint, _create_tables(aws, Path(template)), environment)
-        yield aws
+        try:
+            yield aws
+        finally:
+            # moto keeps its resources per process, not per server: what this endpoint
+            # created is removed, so the next local_aws in the same process starts clean.
+            _delete_tables(aws)
     finally:
         server.stop()
+
+
+def _delete_tables(aws: LocalAws) -> None:
+    dynamodb = aws.client("dynamodb")
+    for name in aws.tables:
+        with suppress(dynamodb.exceptions.ResourceNotFoundException):  # deleted by the code under test
+            dynamodb.delete_table(TableName=name)
 
 
 def _create_tables(aws: LocalAws, template_path: Path) -> tuple[str, ...]:

@@ -67,12 +67,14 @@ class Worker:
         # Batch hooks run innermost first before the batch and outermost first after it.
         self._prepare = [layer.prepare for layer in reversed(layers) if hasattr(layer, "prepare")]
         self._finish = [layer.finish for layer in layers if hasattr(layer, "finish")]
-        # A worker without layers or failure options takes the plain path: no Invocation,
-        # no failure actions, not even their modules imported. Nothing there could act:
-        # open circuits and the records they stop only come from layers.
+        # A worker without layers or failure options takes the plain path: no Invocation
+        # unless a record fails. Its failure actions (which act on an open circuit raised
+        # from inside the function) are built on the first failure, so a handler that never
+        # fails never imports them.
         self._plain = not layers and redelivery is None and dead_letter is None
-        self._failure_actions: list[FailureAction] = (
-            [] if self._plain else failure_actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
+        self._logger = logger
+        self._failure_actions: list[FailureAction] | None = (
+            None if self._plain else failure_actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
         )
         self._wants_message = bool(layers) or wants_message(function)
         self._is_async = is_async(function)
@@ -107,7 +109,10 @@ class Worker:
             return None, records, {}, None
         plan = self._plans.get(source) or self._plan(source)
         if self._plain:
-            return source, records, plan(records, NO_DEADLINE if context is None else self._deadline(context)), None
+            failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
+            if failures:
+                self._act_on(self._invocation(source, records, context), failures)
+            return source, records, failures, None
         invocation = self._invocation(source, records, context)
         token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
         try:
@@ -150,9 +155,16 @@ class Worker:
         batch.failures = failures
         self._finish_batch(batch)
         if failures:
-            for action in self._failure_actions:
-                action(invocation, failures)
+            self._act_on(invocation, failures)
         return failures
+
+    def _act_on(self, invocation: Invocation, failures: Failures) -> None:
+        """Run the failure actions (DLQ, visibility, pausing) on a batch's failures."""
+        actions = self._failure_actions
+        if actions is None:
+            actions = self._failure_actions = failure_actions(logger=self._logger)
+        for action in actions:
+            action(invocation, failures)
 
     def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:

@@ -167,6 +167,7 @@ class Idempotency:
         )
         self.function = function
         self.name = name if name is not None else default_name(function)
+        self._named = name is not None
         self.key_of = key_function(key)
         self._key_is_hash = key is None
         self.table = table
@@ -189,6 +190,14 @@ class Idempotency:
         """The store given, or the process's DynamoDB store for ``table`` (made on first use)."""
         if self._store is None:
             self._store = shared_store(self.table)
+            if not self._named:
+                # Not silent: a rename of the function or its module starts a new namespace,
+                # and deliveries in flight across that deploy would run again.
+                logger.warning(
+                    f"idempotent keys of {self.name!r} are namespaced by the function's import path; renaming "
+                    "the function or its module starts a new namespace. Pass idempotent(name=...) to fix it.",
+                    extra={"idempotency_name": self.name},
+                )
         return self._store
 
     # -- identifying and judging ---------------------------------------------------------
@@ -239,7 +248,7 @@ class Idempotency:
             return json.dumps(to_jsonable_python(result), separators=(",", ":"))
         except (TypeError, ValueError) as error:
             logger.warning(
-                "idempotent result not stored: not JSON-serialisable", extra={"name": self.name, "error": str(error)}
+                "idempotent result not stored: not JSON-serialisable", extra={"idempotency_name": self.name, "error": str(error)}
             )
             return None
 
