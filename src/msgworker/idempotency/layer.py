@@ -248,7 +248,8 @@ class Idempotency:
             return json.dumps(to_jsonable_python(result), separators=(",", ":"))
         except (TypeError, ValueError) as error:
             logger.warning(
-                "idempotent result not stored: not JSON-serialisable", extra={"idempotency_name": self.name, "error": str(error)}
+                "idempotent result not stored: not JSON-serialisable",
+                extra={"idempotency_name": self.name, "error": str(error)},
             )
             return None
 
