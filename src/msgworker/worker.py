@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
-from .errors import PermanentError
+from .errors import CircuitOpenError, PermanentError
 from .failure_actions import FailureAction, failure_actions
 from .layers import Batch, Invocation, Item, enter, find_layers, leave
 from .message import Message
@@ -68,9 +68,8 @@ class Worker:
         self._prepare = [layer.prepare for layer in reversed(layers) if hasattr(layer, "prepare")]
         self._finish = [layer.finish for layer in layers if hasattr(layer, "finish")]
         # A worker without layers or failure options takes the plain path: no Invocation
-        # unless a record fails. Its failure actions (which act on an open circuit raised
-        # from inside the function) are built on the first failure, so a handler that never
-        # fails never imports them.
+        # unless an open circuit (a breaker inside the function) stops a record. Its failure
+        # actions are built then, so a handler that never meets one never imports them.
         self._plain = not layers and redelivery is None and dead_letter is None
         self._logger = logger
         self._failure_actions: list[FailureAction] | None = (
@@ -110,7 +109,9 @@ class Worker:
         plan = self._plans.get(source) or self._plan(source)
         if self._plain:
             failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
-            if failures:
+            # Without options the actions only act on an open circuit (raised by a breaker
+            # inside the function): any other failure batch skips them entirely.
+            if failures and any(isinstance(error, CircuitOpenError) for error in failures.values()):
                 self._act_on(self._invocation(source, records, context), failures)
             return source, records, failures, None
         invocation = self._invocation(source, records, context)
