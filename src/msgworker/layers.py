@@ -49,7 +49,7 @@ class Invocation:
 
     # A plain class with slots: one is built per batch, and a dataclass with factories
     # (or a Counter) costs a measurable share of a quick batch.
-    __slots__ = ("_lock", "context", "deadline", "ends", "metrics", "records", "source", "state")
+    __slots__ = ("context", "deadline", "ends", "metrics", "records", "source", "state")
 
     def __init__(
         self,
@@ -66,7 +66,6 @@ class Invocation:
         self.records = records
         self.state: dict[object, Any] = {}
         self.metrics: dict[str, int] = {}
-        self._lock = threading.Lock()  # records on pool threads count at once
 
     def remaining(self) -> float:
         """Seconds until no record may start any more (``math.inf`` without a context)."""
@@ -79,9 +78,11 @@ class Invocation:
     def count(self, metric: str, value: int = 1) -> None:
         """Add ``value`` to the batch's count ``metric``."""
         metrics = self.metrics
-        with self._lock:
+        with _counting:  # records on pool threads count at once; counts are rare, so one lock serves all
             metrics[metric] = metrics.get(metric, 0) + value
 
+
+_counting = threading.Lock()
 
 _current: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
 
