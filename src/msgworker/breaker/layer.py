@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from ..errors import CircuitOpenError, ConfigurationError, MsgworkerError, PermanentError
-from ..layers import Batch, Invocation, current_invocation, mark_layer, takes_message
+from ..layers import Batch, Invocation, current_invocation, mark_fast_path, mark_layer, takes_message
 from ..message import Message
 from .dynamodb import TABLE_ENV, DynamoDBStore
 from .machine import (
@@ -202,7 +202,20 @@ class CircuitBreaker:
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, function)
         mark_layer(wrapper, self)
+        if clock is time.time and not inspect.iscoroutinefunction(wrapper):
+            # worker may bypass the wrapper while the cache says closed (its own loop reads
+            # time.monotonic(), so only the real clock converts; a fake one keeps the wrapper).
+            mark_fast_path(wrapper, function, self._recover_closed, self._closed_for)
         return wrapper
+
+    def _closed_for(self) -> float:
+        """Seconds the cached state still says closed: calls in that time skip admission."""
+        return self._closed_until - self._clock()
+
+    def _recover_closed(self, error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
+        """The wrapper's handling of a failed call admitted while closed (no probe)."""
+        self._failed(None, error)
+        raise error
 
     # -- batch hooks -----------------------------------------------------------------
 
