@@ -7,9 +7,14 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-from breaker_helpers import FakeClock, Logs, Metrics
+import pytest
+from breaker_helpers import REGION, FakeClock, Logs, Metrics
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
 
 from msgworker import Message, worker
 from msgworker.breaker import InMemoryStore, circuit_breaker
@@ -17,6 +22,22 @@ from msgworker.errors import CircuitOpenError
 from msgworker.layers import current_invocation, fuse
 from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, sqs_event
+
+
+@pytest.fixture(autouse=True)
+def no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto with fake credentials: the worker's failure actions for rejected
+    records (SQS visibility) stay local."""
+    for variable, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
 
 
 def caller() -> str:
@@ -127,3 +148,88 @@ def test_a_failure_on_one_thread_sends_every_thread_through_the_wrappers() -> No
     # may still run, and the rest are rejected, not called.
     assert len(calls) < 40
     assert len(calls) + len(rejected) == len(result.failures) == 40
+
+
+def transparent(function: Any) -> Any:
+    """A user's decorator: in front of the layers it turns fusion off."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        return function(*args)
+
+    return wrapper
+
+
+def described(error: BaseException) -> str:
+    # A rejection names the wall-clock second it reopens at: not part of the decision.
+    return error.name if isinstance(error, CircuitOpenError) else str(error)
+
+
+def scenario(fused: bool, breaker_outside: bool, threshold: int, attempts: int, plan: list[int]) -> Any:
+    """Run one batch where record ``n`` fails its first ``plan[n]`` calls; return what
+    could tell the fused path from the wrappers."""
+    calls: list[tuple[str, int]] = []
+    store = InMemoryStore()
+    breaker = circuit_breaker("payments", store=store, failure_threshold=threshold, logger=Logs())
+    retrying = retry(attempts=attempts, on=(ConnectionError,), sleep=lambda seconds: None, logger=Logs())
+    seen: dict[str, int] = {}
+
+    def record(payload: Any, message: Message) -> None:
+        key = payload["order_id"]
+        seen[key] = seen.get(key, 0) + 1
+        calls.append((key, seen[key]))
+        if seen[key] <= payload["fails"]:
+            raise ConnectionError(f"{key} attempt {seen[key]}")
+
+    layered = breaker(retrying(record)) if breaker_outside else retrying(breaker(record))
+    handle = worker(metrics=Metrics())(layered if fused else transparent(layered))
+    assert (handle._fusion is not None) is fused
+    breaker.snapshot()  # cached closed: the batch may take the fast path
+    event = sqs_event([{"order_id": f"o-{n}", "fails": fails} for n, fails in enumerate(plan)])
+    result = handle.run(event, LambdaContext(timeout=60))
+    snapshot = store.read("payments")
+    return (
+        [(failure.index, type(failure.error).__name__, described(failure.error)) for failure in result.failures],
+        calls,
+        (snapshot.state, snapshot.version, snapshot.failures),
+    )
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    breaker_outside=st.booleans(),
+    threshold=st.integers(1, 4),
+    attempts=st.integers(1, 3),
+    plan=st.lists(st.integers(0, 3), min_size=1, max_size=8),
+)
+def test_the_fast_path_decides_exactly_what_the_wrappers_decide(
+    breaker_outside: bool, threshold: int, attempts: int, plan: list[int]
+) -> None:
+    fused = scenario(True, breaker_outside, threshold, attempts, plan)
+    wrapped = scenario(False, breaker_outside, threshold, attempts, plan)
+    assert fused == wrapped
+
+
+def test_an_exception_that_stops_the_batch_still_runs_the_finish_hooks() -> None:
+    breaker = circuit_breaker("stopped", store=InMemoryStore(), logger=Logs())
+    finished: list[object] = []
+    original = breaker.finish
+
+    def finish(batch: Any) -> None:
+        finished.append(batch.invocation)
+        original(batch)
+
+    breaker.finish = finish  # type: ignore[method-assign]
+
+    @worker
+    @breaker
+    def handle(payload: Any) -> None:
+        raise KeyboardInterrupt
+
+    breaker.snapshot()
+    with pytest.raises(KeyboardInterrupt):
+        handle.run(orders(2), LambdaContext(timeout=60))
+    assert len(finished) == 1 and finished[0] is not None
+    assert current_invocation() is None

@@ -17,6 +17,11 @@ marks its wrapper with :func:`mark_layer`, so that ``worker`` finds it by follow
 
 Exceptions carry decisions back: a layer that wants the batch stopped raises an error
 ``worker`` recognises (for example :class:`~msgworker.errors.CircuitOpenError`).
+
+A layer that passes successful calls straight through while healthy (``retry``, a closed
+circuit breaker) may also declare a fast path (:func:`mark_fast_path`): ``worker`` then
+fuses such layers into its own loop, calling the innermost function directly and handing
+only its exceptions to the layers (:class:`Fusion`, docs/decisions/0011-layers.md).
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ class Invocation:
 
 _counting = threading.Lock()
 
-_current: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
+_current: ContextVar[Invocation | list[Any] | None] = ContextVar("msgworker_invocation", default=None)
+_building = threading.Lock()
 
 
 def current_invocation() -> Invocation | None:
@@ -100,14 +106,40 @@ def current_invocation() -> Invocation | None:
         >>> current_invocation() is None
         True
     """
-    return _current.get()
+    value = _current.get()
+    if isinstance(value, list):
+        return built(value)
+    return value
 
 
 # enter(invocation) makes it current and returns the token to pass to leave(token)
 # afterwards: the context variable's own methods, as a call frame each would cost a
 # measurable share of a quick batch.
-enter: Callable[[Invocation | None], Token[Invocation | None]] = _current.set
-leave: Callable[[Token[Invocation | None]], None] = _current.reset
+enter: Callable[[Invocation | list[Any] | None], Token[Invocation | list[Any] | None]] = _current.set
+leave: Callable[[Token[Invocation | list[Any] | None]], None] = _current.reset
+
+
+def built(pending: list[Any]) -> Invocation:
+    """The :class:`Invocation` of ``pending``, built on first use.
+
+    ``pending`` is ``[None, source, context, deadline, ends, records]``, what ``worker``
+    makes current on the fused fast path instead of an ``Invocation``: a batch that nobody
+    asks about (every record succeeds at once) never pays for building one. Every caller,
+    on any thread of the batch, gets the same object; the first slot then holds it.
+
+    Example:
+        >>> pending = [None, None, None, 1.0, 2.0, ()]
+        >>> built(pending) is built(pending) is pending[0]
+        True
+    """
+    invocation = pending[0]
+    if invocation is None:
+        with _building:
+            invocation = pending[0]
+            if invocation is None:
+                invocation = pending[0] = Invocation(*pending[1:])
+    assert isinstance(invocation, Invocation)
+    return invocation
 
 
 @contextmanager
@@ -177,8 +209,8 @@ def mark_layer(wrapper: Callable[..., Any], layer: object) -> None:
 class FastPath:
     """How ``worker`` may bypass one layer's wrapper while the layer is healthy.
 
-    ``wrapper`` (the layer's own) calls ``inner``. While ``healthy_for()`` is positive
-    (seconds; ``None``: always), the layer promises that the wrapper passes a call that
+    ``wrapper`` (the layer's own) calls ``inner``. Until ``healthy_until()`` (a
+    ``time.monotonic()`` value; ``None``: always), the layer promises that the wrapper passes a call that
     succeeds straight through, that its ``prepare`` hook has nothing to do, and that its
     ``finish`` hook has nothing to do for a batch without failures. ``recover`` is what the
     wrapper does with an exception ``inner`` raised.
@@ -186,7 +218,7 @@ class FastPath:
 
     wrapper: Callable[..., Any]
     inner: Callable[..., Any]
-    healthy_for: Callable[[], float] | None
+    healthy_until: Callable[[], float] | None
     recover: Recover
 
 
@@ -194,12 +226,12 @@ def mark_fast_path(
     wrapper: Callable[..., Any],
     inner: Callable[..., Any],
     recover: Recover,
-    healthy_for: Callable[[], float] | None = None,
+    healthy_until: Callable[[], float] | None = None,
 ) -> None:
-    """Declare that ``worker`` may bypass ``wrapper`` (a layer's, around ``inner``) while
-    ``healthy_for()`` is positive, calling ``recover`` only when ``inner`` raises (see
+    """Declare that ``worker`` may bypass ``wrapper`` (a layer's, around ``inner``) until
+    ``healthy_until()``, calling ``recover`` only when ``inner`` raises (see
     :class:`FastPath`)."""
-    setattr(wrapper, FAST_PATH_ATTRIBUTE, FastPath(wrapper, inner, healthy_for, recover))
+    setattr(wrapper, FAST_PATH_ATTRIBUTE, FastPath(wrapper, inner, healthy_until, recover))
 
 
 class Fusion:
@@ -208,24 +240,23 @@ class Fusion:
     :meth:`recover`, which runs them through each layer's error handling, innermost first.
     """
 
-    __slots__ = ("_checks", "_recovers", "healthy_for", "inner", "passes_message")
+    __slots__ = ("_checks", "_recovers", "healthy_until", "inner", "passes_message")
 
     def __init__(self, stages: Sequence[FastPath], inner: Callable[..., Any]) -> None:
         self.inner = inner
         self.passes_message = takes_message(inner)
-        self._checks = [stage.healthy_for for stage in stages if stage.healthy_for is not None]
+        self._checks = [stage.healthy_until for stage in stages if stage.healthy_until is not None]
         self._recovers = [stage.recover for stage in reversed(stages)]
         # Asked once per batch: with a single layer that checks anything (a breaker), its
         # own check is the answer, without one call frame more.
-        self.healthy_for: Callable[[], float] = self._checks[0] if len(self._checks) == 1 else self._all_healthy_for
-        """Seconds during which every layer passes successful calls straight through
-        (zero or less: not now)."""
+        self.healthy_until: Callable[[], float] = (
+            self._checks[0] if len(self._checks) == 1 else self._all_healthy_until if self._checks else _always
+        )
+        """The ``time.monotonic()`` value until which every layer passes successful calls
+        straight through (in the past: not now)."""
 
-    def _all_healthy_for(self) -> float:
-        seconds = math.inf
-        for check in self._checks:
-            seconds = min(seconds, check())
-        return seconds
+    def _all_healthy_until(self) -> float:
+        return min(check() for check in self._checks)
 
     def recover(self, error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
         """Finish a record whose innermost call raised ``error``, as the wrappers would
@@ -237,6 +268,10 @@ class Fusion:
             except BaseException as raised:
                 error = raised
         raise error
+
+
+def _always() -> float:
+    return math.inf
 
 
 def fuse(function: Callable[..., Any]) -> Fusion | None:
@@ -307,6 +342,7 @@ __all__ = [
     "Fusion",
     "Invocation",
     "Item",
+    "built",
     "call_with",
     "current_invocation",
     "enter",

@@ -11,7 +11,7 @@ from typing import Any, overload
 
 from .errors import CircuitOpenError, PermanentError
 from .failure_actions import FailureAction, failure_actions
-from .layers import Batch, Invocation, Item, enter, find_layers, fuse, leave
+from .layers import Batch, Invocation, Item, built, enter, find_layers, fuse, leave
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
@@ -119,28 +119,41 @@ class Worker:
             if failures and any(isinstance(error, CircuitOpenError) for error in failures.values()):
                 self._act_on(self._invocation(source, records, context), failures)
             return source, records, failures, None
-        invocation = self._invocation(source, records, context)
-        token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
-        try:
-            fusion = self._fusion
-            if fusion is not None and (healthy := fusion.healthy_for()) > 0:
-                # Written out here rather than in a method: a call frame is a measurable
-                # share of what the fast path saves.
-                # Every layer passes calls straight through until window[0]: their prepare
-                # hooks have nothing to do, their finish hooks only when something failed.
+        # Written out rather than in methods: on the fused path a call frame is a
+        # measurable share of a quick batch.
+        now = time.monotonic()
+        if context is None:
+            deadline = ends = NO_DEADLINE
+        else:
+            ends = now + context.get_remaining_time_in_millis() / 1000
+            deadline = ends - self.timeout_margin
+        fusion = self._fusion
+        if fusion is not None and (healthy_until := fusion.healthy_until()) > now:
+            # Every layer passes calls straight through until window[0]: their prepare
+            # hooks have nothing to do, their finish hooks only when something failed.
+            # The Invocation is built only when something asks for it (see layers.built).
+            pending: list[Any] = [None, source, context, deadline, ends, records]
+            token = enter(pending)
+            try:
                 fused = self._fused_plans.get(source) or self._fused_plan(source)
-                deadline = invocation.deadline
-                window = [deadline if healthy == math.inf else min(deadline, time.monotonic() + healthy)]
+                window = [healthy_until if healthy_until < deadline else deadline]
                 try:
                     failures = fused(records, deadline, window)
                 except BaseException:
+                    invocation = built(pending)
                     self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation)))
                     raise
                 if failures:
+                    invocation = built(pending)
                     self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation), failures))
                     self._act_on(invocation, failures)
-            else:
-                failures = self._run_with_layers(self._plans.get(source) or self._plan(source), invocation)
+            finally:
+                leave(token)
+            return source, records, failures, None if pending[0] is None else pending[0].metrics
+        invocation = Invocation(source, context, deadline, ends, records)
+        token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
+        try:
+            failures = self._run_with_layers(self._plans.get(source) or self._plan(source), invocation)
         finally:
             leave(token)
         return source, records, failures, invocation.metrics
