@@ -210,10 +210,10 @@ class FastPath:
     """How ``worker`` may bypass one layer's wrapper while the layer is healthy.
 
     ``wrapper`` (the layer's own) calls ``inner``. Until ``healthy_until()`` (a
-    ``time.monotonic()`` value; ``None``: always), the layer promises that the wrapper passes a call that
-    succeeds straight through, that its ``prepare`` hook has nothing to do, and that its
-    ``finish`` hook has nothing to do for a batch without failures. ``recover`` is what the
-    wrapper does with an exception ``inner`` raised.
+    ``time.monotonic()`` value; ``None``: always), the layer promises that the wrapper
+    passes a call that succeeds straight through, that its ``prepare`` hook has nothing to
+    do, and that its ``finish`` hook has nothing to do for a batch without failures.
+    ``recover`` is what the wrapper does with an exception ``inner`` raised.
     """
 
     wrapper: Callable[..., Any]
