@@ -17,6 +17,11 @@ marks its wrapper with :func:`mark_layer`, so that ``worker`` finds it by follow
 
 Exceptions carry decisions back: a layer that wants the batch stopped raises an error
 ``worker`` recognises (for example :class:`~msgworker.errors.CircuitOpenError`).
+
+A layer that passes successful calls straight through while healthy (``retry``, a closed
+circuit breaker) may also declare a fast path (:func:`mark_fast_path`): ``worker`` then
+fuses such layers into its own loop, calling the innermost function directly and handing
+only its exceptions to the layers (:class:`Fusion`, docs/decisions/0011-layers.md).
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ from .message import Message
 from .sources import Record, Source
 
 LAYER_ATTRIBUTE = "__msgworker_layer__"
+FAST_PATH_ATTRIBUTE = "__msgworker_fast_path__"
+
+Recover = Callable[[BaseException, Any, Message | None, float], Any]
+"""``recover(error, payload, message, started)``: what a layer's wrapper does once the
+function it wraps has raised ``error`` (``started``: ``time.monotonic()`` when the record
+started); returns the record's result or raises."""
 
 
 class Invocation:
@@ -84,7 +95,8 @@ class Invocation:
 
 _counting = threading.Lock()
 
-_current: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
+_current: ContextVar[Invocation | list[Any] | None] = ContextVar("msgworker_invocation", default=None)
+_building = threading.Lock()
 
 
 def current_invocation() -> Invocation | None:
@@ -94,16 +106,40 @@ def current_invocation() -> Invocation | None:
         >>> current_invocation() is None
         True
     """
-    return _current.get()
+    value = _current.get()
+    if isinstance(value, list):
+        return built(value)
+    return value
 
 
-def enter(invocation: Invocation) -> Token[Invocation | None]:
-    """Make ``invocation`` current; pass the token to :func:`leave` afterwards."""
-    return _current.set(invocation)
+# enter(invocation) makes it current and returns the token to pass to leave(token)
+# afterwards: the context variable's own methods, as a call frame each would cost a
+# measurable share of a quick batch.
+enter: Callable[[Invocation | list[Any] | None], Token[Invocation | list[Any] | None]] = _current.set
+leave: Callable[[Token[Invocation | list[Any] | None]], None] = _current.reset
 
 
-def leave(token: Token[Invocation | None]) -> None:
-    _current.reset(token)
+def built(pending: list[Any]) -> Invocation:
+    """The :class:`Invocation` of ``pending``, built on first use.
+
+    ``pending`` is ``[None, source, context, deadline, ends, records]``, what ``worker``
+    makes current on the fused fast path instead of an ``Invocation``: a batch that nobody
+    asks about (every record succeeds at once) never pays for building one. Every caller,
+    on any thread of the batch, gets the same object; the first slot then holds it.
+
+    Example:
+        >>> pending = [None, None, None, 1.0, 2.0, ()]
+        >>> built(pending) is built(pending) is pending[0]
+        True
+    """
+    invocation = pending[0]
+    if invocation is None:
+        with _building:
+            invocation = pending[0]
+            if invocation is None:
+                invocation = pending[0] = Invocation(*pending[1:])
+    assert isinstance(invocation, Invocation)
+    return invocation
 
 
 @contextmanager
@@ -169,6 +205,96 @@ def mark_layer(wrapper: Callable[..., Any], layer: object) -> None:
     setattr(wrapper, LAYER_ATTRIBUTE, layer)
 
 
+@dataclass(frozen=True, slots=True)
+class FastPath:
+    """How ``worker`` may bypass one layer's wrapper while the layer is healthy.
+
+    ``wrapper`` (the layer's own) calls ``inner``. Until ``healthy_until()`` (a
+    ``time.monotonic()`` value; ``None``: always), the layer promises that the wrapper
+    passes a call that succeeds straight through, that its ``prepare`` hook has nothing to
+    do, and that its ``finish`` hook has nothing to do for a batch without failures.
+    ``recover`` is what the wrapper does with an exception ``inner`` raised.
+    """
+
+    wrapper: Callable[..., Any]
+    inner: Callable[..., Any]
+    healthy_until: Callable[[], float] | None
+    recover: Recover
+
+
+def mark_fast_path(
+    wrapper: Callable[..., Any],
+    inner: Callable[..., Any],
+    recover: Recover,
+    healthy_until: Callable[[], float] | None = None,
+) -> None:
+    """Declare that ``worker`` may bypass ``wrapper`` (a layer's, around ``inner``) until
+    ``healthy_until()``, calling ``recover`` only when ``inner`` raises (see
+    :class:`FastPath`)."""
+    setattr(wrapper, FAST_PATH_ATTRIBUTE, FastPath(wrapper, inner, healthy_until, recover))
+
+
+class Fusion:
+    """A stack of layers that all declared a fast path, seen as one: while every one is
+    healthy, ``worker`` calls ``inner`` directly and hands only its exceptions to
+    :meth:`recover`, which runs them through each layer's error handling, innermost first.
+    """
+
+    __slots__ = ("_checks", "_recovers", "healthy_until", "inner", "passes_message")
+
+    def __init__(self, stages: Sequence[FastPath], inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.passes_message = takes_message(inner)
+        self._checks = [stage.healthy_until for stage in stages if stage.healthy_until is not None]
+        self._recovers = [stage.recover for stage in reversed(stages)]
+        # Asked once per batch: with a single layer that checks anything (a breaker), its
+        # own check is the answer, without one call frame more.
+        self.healthy_until: Callable[[], float] = (
+            self._checks[0] if len(self._checks) == 1 else self._all_healthy_until if self._checks else _always
+        )
+        """The ``time.monotonic()`` value until which every layer passes successful calls
+        straight through (in the past: not now)."""
+
+    def _all_healthy_until(self) -> float:
+        return min(check() for check in self._checks)
+
+    def recover(self, error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
+        """Finish a record whose innermost call raised ``error``, as the wrappers would
+        have: each layer, innermost first, gets the exception the one below it raised;
+        once one returns, those above it see a success, which they pass straight through."""
+        for recover in self._recovers:
+            try:
+                return recover(error, payload, message, started)
+            except BaseException as raised:
+                error = raised
+        raise error
+
+
+def _always() -> float:
+    return math.inf
+
+
+def fuse(function: Callable[..., Any]) -> Fusion | None:
+    """The layers around ``function`` as one :class:`Fusion`, when every wrapper from
+    ``function`` down is a layer's own wrapper with a fast path and what they wrap holds no
+    other layer; otherwise ``None`` (a user's decorator in between, a layer without one).
+
+    Example:
+        >>> fuse(print) is None
+        True
+    """
+    stages: list[FastPath] = []
+    current: Any = function
+    # functools.wraps copies the mark onto a user's decorator around a layer: only the
+    # wrapper the mark names is the layer's own.
+    while (stage := getattr(current, FAST_PATH_ATTRIBUTE, None)) is not None and stage.wrapper is current:
+        stages.append(stage)
+        current = stage.inner
+    if not stages or find_layers(current):
+        return None
+    return Fusion(stages, current)
+
+
 def find_layers(function: Callable[..., Any]) -> list[object]:
     """The layer objects wrapped around ``function``, outermost first."""
     found: list[object] = []
@@ -212,13 +338,18 @@ def call_with(function: Callable[..., Any]) -> Callable[[Any, Message | None], A
 __all__ = [
     "Batch",
     "BatchHooks",
+    "FastPath",
+    "Fusion",
     "Invocation",
     "Item",
+    "built",
     "call_with",
     "current_invocation",
     "enter",
     "find_layers",
+    "fuse",
     "leave",
+    "mark_fast_path",
     "mark_layer",
     "running",
     "takes_message",

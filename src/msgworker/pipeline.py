@@ -13,6 +13,7 @@ The sync and async loops are the same code, one calling and one awaiting.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import NotStartedError
+from .layers import Fusion
 from .message import Message
 from .parsing import Parser
 from .sources import Ordering, Record, Source
@@ -29,6 +31,9 @@ Items = Iterable[tuple[int, Record]]
 RunItems = Callable[[Items, float], Failures]
 """``(items, deadline) -> failures``: runs ``(index, record)`` pairs in order."""
 AsyncRunItems = Callable[[Items, float], Awaitable[Failures]]
+FusedRunItems = Callable[[Items, float, list[float]], Failures]
+"""``(items, deadline, window) -> failures``: :data:`RunItems` for fused layers, bypassed
+while ``time.monotonic() < window[0]``."""
 KeyOf = Callable[[Record], object] | None
 
 STREAM = object()
@@ -98,6 +103,64 @@ def sync_pipeline(source: Source, parser: Parser, function: Callable[..., Any], 
                 except ValidationError as error:
                     raise failure(error, payload) from None
                 result = function(value, Message(record, name, describe, inner)) if wants_message else function(value)
+                if result is not None and inspect.isawaitable(result):
+                    raise unawaited(result, function)
+            except Exception as error:
+                failures[index] = error
+                if key_of is not None and (key := key_of(record)) is not None:
+                    stopped.add(key)
+        return failures
+
+    return run_items
+
+
+def fused_pipeline(source: Source, parser: Parser, function: Callable[..., Any], fusion: Fusion) -> FusedRunItems:
+    """:func:`sync_pipeline` for a function whose layers all have a fast path (see
+    :class:`~msgworker.layers.Fusion`).
+
+    ``window`` is a one-element list shared by every thread of the batch: the monotonic
+    time until which the layers are healthy (never after the deadline). Before it, a record
+    calls the innermost function directly and only an exception goes through the layers'
+    error handling; from it on, records go through ``function`` (the layers' wrappers, which
+    check their state on every call). The clock is read once per record either way, as
+    :func:`sync_pipeline` does for the deadline alone.
+    """
+    decode, describe, name = source.decode, source.describe, source.name
+    from_text, from_value, failure = parser.from_text, parser.from_value, parser.failure
+    inner, passes_message, recover = fusion.inner, fusion.passes_message, fusion.recover
+    key_of = key_function(source)
+    clock = time.monotonic
+
+    def run_items(items: Items, deadline: float, window: list[float]) -> Failures:
+        failures: Failures = {}
+        stopped: set[object] = set()
+        pending = iter(items)
+        for index, record in pending:
+            now = clock()
+            fast = now < window[0]
+            if not fast and now >= deadline:
+                out_of_time(failures, index, pending)
+                break
+            if key_of is not None and (key := key_of(record)) in stopped:
+                failures[index] = blocked(key)
+                continue
+            try:
+                payload, serialised, inner_record = decode(record)
+                try:
+                    value = from_text(payload) if serialised else from_value(payload)
+                except ValidationError as error:
+                    raise failure(error, payload) from None
+                message = Message(record, name, describe, inner_record)
+                if fast:
+                    try:
+                        result = inner(value, message) if passes_message else inner(value)
+                    except Exception as error:
+                        # A failure may change a layer's state (a breaker trips): from now on
+                        # every record of the batch, on every thread, goes through the wrappers.
+                        window[0] = -math.inf
+                        result = recover(error, value, message, now)
+                else:
+                    result = function(value, message)
                 if result is not None and inspect.isawaitable(result):
                     raise unawaited(result, function)
             except Exception as error:

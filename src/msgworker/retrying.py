@@ -26,7 +26,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
 
 from .errors import MsgworkerError
-from .layers import Invocation, call_with, current_invocation, mark_layer, takes_message
+from .layers import Invocation, Recover, call_with, current_invocation, mark_fast_path, mark_layer, takes_message
 from .message import Message
 
 ExceptionTypes = type[Exception] | tuple[type[Exception], ...]
@@ -136,6 +136,7 @@ class Retry:
         timed = self.deadline is not None
         passes_message = takes_message(function)
         wrapper: Callable[..., Any]
+        fast_path: Recover | None = None
 
         if inspect.iscoroutinefunction(inspect.unwrap(function)):
             if passes_message:
@@ -185,8 +186,20 @@ class Retry:
                         return again(error, call, payload, message, started)
 
             wrapper = sync_wrapper
+
+            def recover(error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
+                # What sync_wrapper does once the first attempt has failed.
+                if not (isinstance(error, on) and retries(error)):
+                    raise error
+                return again(error, call, payload, message, started if timed else 0.0)
+
+            fast_path = recover
+
         functools.update_wrapper(wrapper, function)
         mark_layer(wrapper, self)
+        if fast_path is not None:
+            # A success passes straight through: worker may call the function directly.
+            mark_fast_path(wrapper, function, fast_path)
         return wrapper
 
     # The failure path: tenacity drives attempts 2..n. Its attempt 1 replays the failure

@@ -11,12 +11,12 @@ from typing import Any, overload
 
 from .errors import CircuitOpenError, PermanentError
 from .failure_actions import FailureAction, failure_actions
-from .layers import Batch, Invocation, Item, enter, find_layers, leave
+from .layers import Batch, Invocation, Item, built, enter, find_layers, fuse, leave
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
 from .parsing import make_parser
-from .pipeline import Failures, async_pipeline, key_function, sync_pipeline
+from .pipeline import Failures, Items, async_pipeline, fused_pipeline, key_function, sync_pipeline
 from .scheduling import AsyncRunner, ThreadRunner
 from .sources import Record, Source, check_envelope, detect
 
@@ -28,6 +28,7 @@ NO_DEADLINE = math.inf
 
 RecordFunction = Callable[..., Any]
 Plan = Callable[[Sequence[Record], float], Failures]
+FusedPlan = Callable[[Sequence[Record], float, list[float]], Failures]
 Counts = Mapping[str, int]
 
 
@@ -80,6 +81,10 @@ class Worker:
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
         self._async = AsyncRunner(concurrency) if self._is_async else None
         self._plans: dict[Source, Plan] = {}
+        # Layers that can all be bypassed while healthy (retry, a closed circuit breaker)
+        # are fused into the worker's own loop: see docs/decisions/0011-layers.md.
+        self._fusion = fuse(function) if layers and not self._is_async else None
+        self._fused_plans: dict[Source, FusedPlan] = {}
         self._observer = Observer(logger=logger, metrics=metrics, log_payload=log_payload)
         self._quiet_on_success = self._observer.quiet_on_success
         functools.update_wrapper(self, function)
@@ -106,29 +111,58 @@ class Worker:
         source, records = detect(event, self.envelope)
         if source is None:
             return None, records, {}, None
-        plan = self._plans.get(source) or self._plan(source)
         if self._plain:
+            plan = self._plans.get(source) or self._plan(source)
             failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
             # Without options the actions only act on an open circuit (raised by a breaker
             # inside the function): any other failure batch skips them entirely.
             if failures and any(isinstance(error, CircuitOpenError) for error in failures.values()):
                 self._act_on(self._invocation(source, records, context), failures)
             return source, records, failures, None
-        invocation = self._invocation(source, records, context)
+        # Written out rather than in methods: on the fused path a call frame is a
+        # measurable share of a quick batch.
+        now = time.monotonic()
+        if context is None:
+            deadline = ends = NO_DEADLINE
+        else:
+            ends = now + context.get_remaining_time_in_millis() / 1000
+            deadline = ends - self.timeout_margin
+        fusion = self._fusion
+        if fusion is not None and (healthy_until := fusion.healthy_until()) > now:
+            # Every layer passes calls straight through until window[0]: their prepare
+            # hooks have nothing to do, their finish hooks only when something failed.
+            # The Invocation is built only when something asks for it (see layers.built).
+            pending: list[Any] = [None, source, context, deadline, ends, records]
+            token = enter(pending)
+            try:
+                fused = self._fused_plans.get(source) or self._fused_plan(source)
+                window = [healthy_until if healthy_until < deadline else deadline]
+                try:
+                    failures = fused(records, deadline, window)
+                except BaseException:
+                    invocation = built(pending)
+                    self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation)))
+                    raise
+                if failures:
+                    invocation = built(pending)
+                    self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation), failures))
+                    self._act_on(invocation, failures)
+            finally:
+                leave(token)
+            return source, records, failures, None if pending[0] is None else pending[0].metrics
+        invocation = Invocation(source, context, deadline, ends, records)
         token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
         try:
-            failures = self._run_with_layers(plan, invocation)
+            failures = self._run_with_layers(self._plans.get(source) or self._plan(source), invocation)
         finally:
             leave(token)
         return source, records, failures, invocation.metrics
 
     def _invocation(self, source: Source, records: Sequence[Record], context: Any) -> Invocation:
         if context is None:
-            return Invocation(source=source, context=None, records=records)
+            return Invocation(source, None, NO_DEADLINE, NO_DEADLINE, records)
         deadline = self._deadline(context)
-        return Invocation(
-            source=source, context=context, deadline=deadline, ends=deadline + self.timeout_margin, records=records
-        )
+        return Invocation(source, context, deadline, deadline + self.timeout_margin, records)
 
     def _run_with_layers(self, plan: Plan, invocation: Invocation) -> Failures:
         """Run a batch through the layers' batch hooks and the failure actions.
@@ -215,6 +249,29 @@ class Worker:
                     return run_items(enumerate(records), deadline)
 
         self._plans[source] = plan
+        return plan
+
+    def _fused_plan(self, source: Source) -> FusedPlan:
+        """:meth:`_plan` for batches run through the fused layers."""
+        assert self._fusion is not None
+        run_items = fused_pipeline(source, self._parser, self.record_function, self._fusion)
+        plan: FusedPlan
+        threads = self._threads
+        if threads is not None:
+            key_of = key_function(source)
+
+            def plan(records: Sequence[Record], deadline: float, window: list[float]) -> Failures:
+                def run_chain(items: Items, deadline: float) -> Failures:
+                    return run_items(items, deadline, window)
+
+                return threads.run(records, run_chain, key_of, deadline)
+
+        else:
+
+            def plan(records: Sequence[Record], deadline: float, window: list[float]) -> Failures:
+                return run_items(enumerate(records), deadline, window)
+
+        self._fused_plans[source] = plan
         return plan
 
     def _deadline(self, context: Any) -> float:

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from ..errors import CircuitOpenError, ConfigurationError, MsgworkerError, PermanentError
-from ..layers import Batch, Invocation, current_invocation, mark_layer, takes_message
+from ..layers import Batch, Invocation, current_invocation, mark_fast_path, mark_layer, takes_message
 from ..message import Message
 from .dynamodb import TABLE_ENV, DynamoDBStore
 from .machine import (
@@ -126,6 +126,10 @@ class CircuitBreaker:
         self._snapshot: Snapshot | None = None
         self._read_at = -math.inf
         self._closed_until = -math.inf
+        # The same time on time.monotonic(), for worker's fast path. Only the real clock
+        # converts: a fake one (tests) keeps the wrappers.
+        self._real_clock = clock is time.time
+        self._closed_until_monotonic = -math.inf
         self._local_view = False  # the cached snapshot is this container's own (store unreachable)
         self._lock = threading.Lock()  # guards the cached snapshot and pending counts
         self._read_lock = threading.Lock()  # one store read at a time per container
@@ -202,7 +206,20 @@ class CircuitBreaker:
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, function)
         mark_layer(wrapper, self)
+        if self._real_clock and not inspect.iscoroutinefunction(wrapper):
+            # worker may bypass the wrapper while the cache says closed.
+            mark_fast_path(wrapper, function, self._recover_closed, self._closed_until_on_monotonic)
         return wrapper
+
+    def _closed_until_on_monotonic(self) -> float:
+        """Until when (``time.monotonic()``) the cached state says closed: calls before it
+        skip admission."""
+        return self._closed_until_monotonic
+
+    def _recover_closed(self, error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
+        """The wrapper's handling of a failed call admitted while closed (no probe)."""
+        self._failed(None, error)
+        raise error
 
     # -- batch hooks -----------------------------------------------------------------
 
@@ -291,6 +308,10 @@ class CircuitBreaker:
         self._read_at = now
         # The hot path's only test: calls before this time run without asking anything.
         self._closed_until = now + self.cache_seconds if snapshot.state is CircuitState.CLOSED else -math.inf
+        if self._real_clock:  # converted once here rather than once per batch
+            self._closed_until_monotonic = (
+                time.monotonic() + (self._closed_until - time.time()) if self._closed_until > -math.inf else -math.inf
+            )
 
     # -- admission -------------------------------------------------------------------
 
