@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 
 from .layers import Invocation
 from .observability import LoggerLike, default_logger
+from .pipeline import Failures
 
-Failures = dict[int, BaseException]
 FailureAction = Callable[[Invocation, Failures], None]
 """``(invocation, failures) -> None``, run after each batch (see the module docstring)."""
 

@@ -30,8 +30,7 @@ import inspect
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -140,17 +139,6 @@ def built(pending: list[Any]) -> Invocation:
                 invocation = pending[0] = Invocation(*pending[1:])
     assert isinstance(invocation, Invocation)
     return invocation
-
-
-@contextmanager
-def running(invocation: Invocation) -> Iterator[Invocation]:
-    """Make ``invocation`` current for the code inside (threads and tasks started inside
-    inherit it when started with a copy of the context)."""
-    token = _current.set(invocation)
-    try:
-        yield invocation
-    finally:
-        _current.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +339,5 @@ __all__ = [
     "leave",
     "mark_fast_path",
     "mark_layer",
-    "running",
     "takes_message",
 ]

@@ -7,7 +7,10 @@ nothing more is started. Sequential running is one chain over the whole batch;
 
 The loop and the pipeline are written out flat in one function because they run once
 per record: a call layer per stage would cost more than the bookkeeping of a batch.
-The sync and async loops are the same code, one calling and one awaiting.
+The sync and async loops are the same code, one calling and one awaiting; the fused
+loop is the sync one with the layers' fast path added (tests/test_fusion.py checks that
+it behaves exactly as the sync loop through the layers' wrappers). A change to one loop
+belongs in all three.
 """
 
 from __future__ import annotations

@@ -140,12 +140,11 @@ class Worker:
                 try:
                     failures = fused(records, deadline, window)
                 except BaseException:
-                    invocation = built(pending)
-                    self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation)))
+                    self._finish_batch(self._batch(built(pending)))
                     raise
                 if failures:
                     invocation = built(pending)
-                    self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation), failures))
+                    self._finish_batch(self._batch(invocation, failures))
                     self._act_on(invocation, failures)
             finally:
                 leave(token)
@@ -172,7 +171,7 @@ class Worker:
         (nothing runs unguarded, nothing is lost).
         """
         records = invocation.records
-        batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
+        batch = self._batch(invocation)
         failures: Failures
         try:
             for prepare in self._prepare:
@@ -200,6 +199,10 @@ class Worker:
             actions = self._failure_actions = failure_actions(logger=self._logger)
         for action in actions:
             action(invocation, failures)
+
+    def _batch(self, invocation: Invocation, failures: Failures | None = None) -> Batch:
+        """What the batch hooks see: its items parsed only if a hook asks for them."""
+        return Batch(invocation, functools.partial(self._parsed_items, invocation), failures)
 
     def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:
