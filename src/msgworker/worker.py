@@ -395,6 +395,8 @@ def worker(
         "redelivery": redelivery,
         "dead_letter": dead_letter,
     }
+    if hasattr(model, "__msgworker_record_function__"):  # a Router: each route parses with its own model
+        return Worker(model.__msgworker_record_function__(), model=None, **options)
     if inspect.isfunction(model) or inspect.iscoroutinefunction(model):
         return Worker(model, model=None, **options)
 
