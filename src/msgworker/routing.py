@@ -129,7 +129,7 @@ class Router:
             position = len(self._routes)
             self._routes.append(
                 _Route(
-                    name=name or getattr(function, "__qualname__", None) or repr(function),
+                    name=name or getattr(function, "__name__", None) or repr(function),
                     function=function,
                     parser=make_parser(model),
                     pattern=compiled_pattern,
