@@ -204,7 +204,7 @@ class PatternSet(Generic[K]):
     def add(self, key: K, pattern: EventPattern | Mapping[str, Any] | str) -> None:
         """Add ``pattern`` under ``key`` (keys need not be unique)."""
         compiled = pattern if isinstance(pattern, EventPattern) else EventPattern(pattern)
-        self._index.add(len(self._patterns), compiled._node)
+        self._index.add(compiled._node)
         self._keys.append(key)
         self._patterns.append(compiled)
 

@@ -1,9 +1,10 @@
 """The index of a :class:`PatternSet`: candidate patterns looked up by field and value.
 
-Every pattern is reduced to one *necessary* condition, a set of ``(path, kind, key)``
+Every pattern is filed under one *necessary* condition, a set of ``(path, kind, key)``
 entries of which any event it matches must satisfy at least one: the exact values of
-one of its fields (or their lowercase form for equals-ignore-case, or a prefix), the
-union over the alternatives of an ``$or``. Matching an event then reads each indexed
+one of its fields (or their lowercase form for equals-ignore-case, or a prefix), or the
+union over the alternatives of an ``$or``; of its fields, the one fewest other patterns
+share. Matching an event then reads each indexed
 path of the event once and looks its values up in a dict; only the patterns found (and
 those with no indexable field, which are always checked) are matched in full. The cost
 grows with the number of indexed paths and of candidates, not with the number of
@@ -23,16 +24,11 @@ Path = tuple[str, ...]
 Entry = tuple[Path, str, Hashable]
 
 
-def necessary(node: Node, where: Path = ()) -> list[Entry] | None:
-    """Entries one of which every event matching ``node`` satisfies; None if no such set
-    can be drawn from exact values, lowercase values or prefixes."""
-    best: list[Entry] | None = None
-
-    def consider(entries: list[Entry] | None) -> None:
-        nonlocal best
-        if entries is not None and (best is None or _rank(entries) < _rank(best)):
-            best = entries
-
+def options(node: Node, where: Path = ()) -> list[list[Entry]]:
+    """Every entry set that is a necessary condition of ``node``: one per indexable field
+    (exact values, lowercase values or prefixes), per nested object, and per ``$or`` whose
+    alternatives all have one."""
+    found: list[list[Entry]] = []
     for leaf in node.leaves:
         path = (*where, leaf.key)
         entries: list[Entry] = []
@@ -41,49 +37,78 @@ def necessary(node: Node, where: Path = ()) -> list[Entry] | None:
                 break
             entries.extend((path, kind, key) for kind, key in condition.index)
         else:
-            consider(entries)
+            found.append(entries)
     for branch in node.branches:
-        consider(necessary(branch.node, (*where, branch.key)))
+        found.extend(options(branch.node, (*where, branch.key)))
     for group in node.ors:
-        alternatives = [necessary(alternative, where) for alternative in group]
-        if all(entries is not None for entries in alternatives):
-            consider([entry for entries in alternatives if entries is not None for entry in entries])
-    return best
-
-
-def _rank(entries: list[Entry]) -> tuple[bool, int]:
-    # Exact values first (one dict lookup each), then the fewest entries.
-    return (any(kind != "exact" for _, kind, _ in entries), len(entries))
+        alternatives = [options(alternative, where) for alternative in group]
+        if all(alternatives):
+            found.append([entry for choices in alternatives for entry in min(choices, key=len)])
+    return found
 
 
 class Index:
-    """Positions of patterns by the entries of their necessary condition."""
+    """Positions of patterns by the entries of their necessary condition.
+
+    Which field a pattern is filed under is chosen over all patterns at once (rebuilt on
+    the first lookup after a change): the option whose entries the fewest patterns share,
+    so a field every pattern has (``source``) loses to the one that tells them apart
+    (``detail-type``).
+    """
 
     def __init__(self) -> None:
+        self._options: list[list[list[Entry]]] = []
+        self._built = True
         self._exact: dict[Path, dict[Hashable, list[int]]] = {}
         self._ci: dict[Path, dict[str, list[int]]] = {}
         self._prefix: dict[Path, tuple[dict[str, list[int]], set[int]]] = {}
-        self.unindexed: list[int] = []
-        """Positions checked for every event: patterns with no indexable condition."""
+        self._unindexed: list[int] = []
 
-    def add(self, position: int, node: Node) -> None:
-        entries = necessary(node)
-        if entries is None:
-            self.unindexed.append(position)
+    def add(self, node: Node) -> None:
+        self._options.append(options(node))
+        self._built = False
+
+    @property
+    def unindexed(self) -> list[int]:
+        """Positions checked for every event: patterns with no indexable condition."""
+        self._build()
+        return self._unindexed
+
+    def _build(self) -> None:
+        if self._built:
             return
-        for path, kind, key in set(entries):
-            if kind == "exact":
-                self._exact.setdefault(path, {}).setdefault(key, []).append(position)
-            elif kind == "ci":
-                self._ci.setdefault(path, {}).setdefault(str(key), []).append(position)
-            else:
-                table, lengths = self._prefix.setdefault(path, ({}, set()))
-                table.setdefault(str(key), []).append(position)
-                lengths.add(len(str(key)))
+        shared: dict[Entry, int] = {}
+        for choices in self._options:
+            for entry in {entry for option in choices for entry in option}:
+                shared[entry] = shared.get(entry, 0) + 1
+        self._exact, self._ci, self._prefix, self._unindexed = {}, {}, {}, []
+        for position, choices in enumerate(self._options):
+            if not choices:
+                self._unindexed.append(position)
+                continue
+            # Exact lookups are cheapest; then the entries the fewest other patterns share.
+            best = min(
+                choices,
+                key=lambda option: (
+                    any(kind != "exact" for _, kind, _ in option),
+                    sum(shared[entry] for entry in option),
+                ),
+            )
+            for path, kind, key in set(best):
+                if kind == "exact":
+                    self._exact.setdefault(path, {}).setdefault(key, []).append(position)
+                elif kind == "ci":
+                    self._ci.setdefault(path, {}).setdefault(str(key), []).append(position)
+                else:
+                    table, lengths = self._prefix.setdefault(path, ({}, set()))
+                    table.setdefault(str(key), []).append(position)
+                    lengths.add(len(str(key)))
+        self._built = True
 
     def candidates(self, event: Mapping[str, Any]) -> set[int]:
         """Positions of the patterns that may match ``event`` (a superset of those that do)."""
-        found = set(self.unindexed)
+        self._build()
+        found = set(self._unindexed)
         for path, table in self._exact.items():
             for value in _values_at(event, path):
                 positions = table.get(typed(value))
