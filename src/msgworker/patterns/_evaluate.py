@@ -63,8 +63,15 @@ def check(node: Node, event: Mapping[str, Any], where: str, failures: list[str] 
     matched = True
     for leaf in node.leaves:
         value = event.get(leaf.key, _MISSING)
-        values = [] if value is _MISSING else leaf_values(value)
-        if not any(condition.test(values) for condition in leaf.conditions):
+        kind = value.__class__
+        # Scalars are the common case: no call to flatten them.
+        values = (
+            [] if value is _MISSING else [value] if kind is str or kind is int or kind is float else leaf_values(value)
+        )
+        for condition in leaf.conditions:
+            if condition.test(values):
+                break
+        else:
             if failures is None:
                 return False
             matched = False
