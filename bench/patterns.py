@@ -17,6 +17,9 @@ text as its API requires; msgworker gets the event as a dict, already decoded, a
 handler has it. It is a bench-only extra (``pip install -e '.[bench]'``, which ``make bench``
 does); without it its rows are left out and the script says so.
 
+A third table measures what routing adds to a 10-record EventBridge → SQS batch:
+``worker(Order)`` beside ``worker(router)`` with 1 and with 100 routes.
+
 Each sample is one ``timeit`` loop of about 50 ms (calibrated per system), 9 samples per
 system, systems interleaved, garbage collector on; the table gives µs per event.
 """
@@ -113,6 +116,43 @@ def table(title: str, build: Callable[[int], dict[str, Any]], *, with_ruler: boo
     return result
 
 
+def router_table() -> Table:
+    """What routing adds to a batch: a 10-record EventBridge → SQS batch through
+    ``worker(Order)`` and through ``worker(router)`` with 1 and 100 routes."""
+    from pydantic import BaseModel
+
+    from msgworker import worker
+    from msgworker.routing import Router
+    from msgworker.testing import eventbridge_to_sqs_event
+
+    class Order(BaseModel):
+        order_id: str
+        total: float
+
+    def noop(order: Order) -> None:
+        return None
+
+    event = eventbridge_to_sqs_event([{"order_id": f"o-{i}", "total": 250} for i in range(10)], detail_type="Type0")
+    plain = worker(Order)(noop)
+    cases: dict[str, Callable[[], object]] = {"worker(Order)": lambda: plain(event)}
+    for count in (1, 100):
+        router = Router()
+        for index in range(count):
+            router.route(routing_pattern(index), model=Order, name=f"r{index}")(noop)
+        handler = worker(router)
+        assert handler(event) == {"batchItemFailures": []}
+        cases[f"worker(router), {count} routes"] = lambda handler=handler: handler(event)
+    samples = time_calls(cases, repeats=REPEATS, seconds=SECONDS)
+    result = Table(
+        title="Routing a 10-record EventBridge → SQS batch (no-op functions)",
+        unit="µs",
+        baseline="worker(Order)",
+        method=f"{REPEATS} samples of ~{SECONDS * 1000:.0f} ms each, interleaved, GC on",
+    )
+    result.rows.extend(Row(name, values) for name, values in samples.items())
+    return result
+
+
 def main() -> None:
     print(table("Matching one event: routing patterns (exact + numeric)", routing_pattern, with_ruler=False).render())
     print()
@@ -120,6 +160,8 @@ def main() -> None:
     if event_ruler is None:
         exact.notes.append("event-ruler is not installed (pip install -e '.[bench]'): its rows are left out")
     print(exact.render())
+    print()
+    print(router_table().render())
 
 
 if __name__ == "__main__":

@@ -213,19 +213,27 @@ def pattern_view(payload: Any, message: Message) -> Mapping[str, Any]:
     (also inside an SQS body); the SNS message body; for plain SQS bodies and streams the
     record as Lambda event filtering sees it, with the decoded ``body`` (SQS), ``data``
     (Kinesis, its ``kinesis`` fields at the top) or as it is (DynamoDB, ``dynamodb``)."""
-    innermost = message.envelopes[-1] if message.envelopes else None
-    name = innermost.name if innermost is not None else message.source
-    data: Mapping[str, Any] = innermost.data if innermost is not None else message.raw
+    name, data = _chain(message)[-1]
     if name == "eventbridge":
         return data
     if name == "sns":
-        return payload if isinstance(payload, Mapping) else {}
+        return payload if isinstance(payload, dict) else {}
     if name == "sqs":
         return {**data, "body": payload}
     if name == "kinesis":
         kinesis = data.get("kinesis")
-        return {**(kinesis if isinstance(kinesis, Mapping) else {}), "data": payload}
+        return {**(kinesis if isinstance(kinesis, dict) else {}), "data": payload}
     return data
+
+
+def _chain(message: Message) -> list[tuple[str, Mapping[str, Any]]]:
+    """The delivery chain, outermost first: the record, then the envelopes found inside it.
+
+    Read from the Message's own slots rather than ``message.envelopes``, which would work
+    out every Message field (timestamps, attributes) of each record routed: a third of
+    the cost of routing a record.
+    """
+    return [(message.source, message.raw), *((envelope.name, envelope.data) for envelope in message._inner)]
 
 
 def _policy_matches(policy: FilterPolicy, payload: Any, message: Message) -> bool:
@@ -237,14 +245,14 @@ def _policy_matches(policy: FilterPolicy, payload: Any, message: Message) -> boo
 def _sns_attributes(message: Message) -> Mapping[str, Any]:
     """The message attributes SNS filtered on: the SNS notification's, or for raw
     delivery to SQS (and plain SQS), the SQS record's, which carry the same values."""
-    for envelope in reversed(message.envelopes):
-        if envelope.name == "sns":
-            notification = envelope.data.get("Sns", envelope.data)
-            attributes = notification.get("MessageAttributes") if isinstance(notification, Mapping) else None
-            return attributes if isinstance(attributes, Mapping) else {}
-        if envelope.name == "sqs":
-            attributes = envelope.data.get("messageAttributes")
-            return attributes if isinstance(attributes, Mapping) else {}
+    for name, data in reversed(_chain(message)):
+        if name == "sns":
+            notification = data.get("Sns", data)
+            attributes = notification.get("MessageAttributes") if isinstance(notification, dict) else None
+            return attributes if isinstance(attributes, dict) else {}
+        if name == "sqs":
+            attributes = data.get("messageAttributes")
+            return attributes if isinstance(attributes, dict) else {}
     return {}
 
 

@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from ._compile import EVENTBRIDGE, SNS_ATTRIBUTES, SNS_BODY, Node, compile_pattern, load
 from ._errors import InvalidPatternError
-from ._evaluate import Explanation, explain, matches
+from ._evaluate import Explanation, as_object, explain, matches
 from ._index import Index
 
 K = TypeVar("K")
@@ -223,8 +223,7 @@ class PatternSet(Generic[K]):
         return positions[0] if positions else None
 
     def _matching_positions(self, event: Mapping[str, Any], *, first: bool) -> list[int]:
-        if not isinstance(event, Mapping):
-            event = {}
+        event = as_object(event)
         found = []
         patterns = self._patterns
         for position in sorted(self._index.candidates(event)):

@@ -14,7 +14,7 @@ because routes and rules almost always pin an exact value (``source``, ``detail-
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from ._compile import Node
@@ -105,7 +105,7 @@ class Index:
                     lengths.add(len(str(key)))
         self._built = True
 
-    def candidates(self, event: Mapping[str, Any]) -> set[int]:
+    def candidates(self, event: dict[str, Any]) -> set[int]:
         """Positions of the patterns that may match ``event`` (a superset of those that do)."""
         self._build()
         found = set(self._unindexed)
@@ -127,13 +127,13 @@ class Index:
         return found
 
 
-def _values_at(event: Mapping[str, Any], path: Path) -> Iterator[Any]:
+def _values_at(event: dict[str, Any], path: Path) -> Iterator[Any]:
     """The leaf values at ``path``, descending through arrays as matching does."""
     level: list[Any] = [event]
     for key in path:
         following: list[Any] = []
         for item in level:
-            if isinstance(item, Mapping) and key in item:
+            if isinstance(item, dict) and key in item:
                 value = item[key]
                 if value.__class__ is list:
                     following.extend(_flatten(value))
