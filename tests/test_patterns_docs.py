@@ -1,6 +1,6 @@
 """Every example of docs/patterns.md runs: the Python blocks in order (later ones use
 names the earlier ones define), and each ``msgworker pattern test`` line exits as its
-``# exit N`` comment says."""
+``# exit N`` comment says; the README's pattern commands match as it says."""
 
 from __future__ import annotations
 
@@ -45,3 +45,22 @@ def test_the_pattern_commands_exit_as_documented(
 
 def test_every_command_example_is_checked() -> None:
     assert len(COMMANDS) == 5
+
+
+README = (ROOT / "README.md").read_text()
+README_COMMANDS = re.findall(r"^(\.venv/bin/msgworker pattern test .*)$", README, flags=re.MULTILINE) + re.findall(
+    r"`(\.venv/bin/msgworker pattern test [^`]*)`", README
+)
+
+
+@pytest.mark.parametrize("line", README_COMMANDS)
+def test_the_readme_pattern_commands_match(
+    line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(line)[1:]) == 0
+    assert capsys.readouterr().out == "match\n"
+
+
+def test_the_readme_has_pattern_commands() -> None:
+    assert len(README_COMMANDS) == 2
