@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._conditions import AnythingBut, Condition, Exact, Exists, Predicate, cidr, numeric_range, strings, typed, wildcard
@@ -52,17 +52,7 @@ SNS_ATTRIBUTES = Dialect(
     max_combinations=150,
     exists_needs_value=True,
 )
-SNS_BODY = Dialect(
-    "filter policy",
-    1.0e9,
-    5,
-    wildcard=False,
-    nested=True,
-    max_length=256 * 1024,
-    max_keys=5,
-    max_combinations=150,
-    exists_needs_value=True,
-)
+SNS_BODY = replace(SNS_ATTRIBUTES, nested=True)
 
 
 @dataclass(frozen=True, slots=True)
