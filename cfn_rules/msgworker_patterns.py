@@ -6,8 +6,9 @@ E9506  EventBridge rule patterns (AWS::Events::Rule EventPattern, SAM EventBridg
        CloudWatchEvent Pattern), SNS subscription filter policies (AWS::SNS::Subscription
        FilterPolicy with its FilterPolicyScope, SAM SNS events) and Lambda event filtering
        (FilterCriteria.Filters[].Pattern of event source mappings, SAM SQS / Kinesis /
-       DynamoDB events, EventBridge Pipes) are checked with msgworker.patterns, the engine the
-       router and `msgworker pattern test` use, so an invalid one fails before deploy.
+       DynamoDB events, EventBridge Pipes, with their narrower operator set) are checked
+       with msgworker.patterns, the engine the router and `msgworker pattern test` use, so
+       an invalid one fails before deploy.
 
 Intrinsic functions inside a pattern become placeholders; a pattern that is a `Fn::Sub`
 string has its `${Parameter}` references replaced by the parameters' defaults (it is
@@ -150,7 +151,7 @@ class PatternsAreValid(CloudFormationLintRule):
                 if kind == "policy":
                     FilterPolicy(pattern, scope="MessageBody" if scope == "MessageBody" else "MessageAttributes")
                 else:
-                    EventPattern(pattern)
+                    EventPattern(pattern, service="lambda" if kind == "filter" else "eventbridge")
             except InvalidPatternError as error:
                 matches.append(RuleMatch(path, str(error)))
         return matches

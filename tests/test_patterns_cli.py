@@ -83,3 +83,10 @@ def test_filter_policy_event_may_be_the_attributes_themselves(capsys: pytest.Cap
     attributes = json.dumps({"price_usd": {"Type": "Number", "Value": "210.75"}})
     status, out, _ = run(capsys, '{"price_usd": [{"numeric": [">", 500]}]}', "--filter-policy", "-e", attributes)
     assert status == 1 and "price_usd: no value matches; expected numeric > 500" in out
+
+
+def test_service_lambda_checks_the_pattern_as_lambda_event_filtering_does(capsys: pytest.CaptureFixture[str]) -> None:
+    pattern = '{"source": [{"wildcard": "com.*"}]}'
+    assert run(capsys, pattern, "-e", ORDER_EVENT)[0] == 0
+    status, _, err = run(capsys, pattern, "--service", "lambda", "-e", ORDER_EVENT)
+    assert status == 2 and "invalid Lambda filter pattern at source[0]" in err

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from msgworker.errors import ConfigurationError
 from msgworker.patterns import EventPattern, InvalidPatternError
 
 EB_OPS = "eb-create-pattern-operators"
@@ -306,4 +307,33 @@ def test_invalid_event_pattern_is_refused_saying_where(page: str, pattern: Any, 
     with pytest.raises(InvalidPatternError) as raised:
         EventPattern(pattern)
     assert raised.value.where == where, page
-    assert isinstance(raised.value, ValueError)
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, ConfigurationError)
+
+
+# EB_OPS: "Pipe support: No" for wildcard and anything-but's prefix, suffix, ignore-case and
+# wildcard forms; Lambda event filtering shares the Pipes filter language.
+LAMBDA_REFUSED = [
+    {"FilePath": [{"wildcard": "dir/*.png"}]},
+    {"Region": [{"anything-but": {"prefix": "us-"}}]},
+    {"FileName": [{"anything-but": {"suffix": ".png"}}]},
+    {"state": [{"anything-but": {"equals-ignore-case": "initializing"}}]},
+    {"FilePath": [{"anything-but": {"wildcard": "*/lib/*"}}]},
+]
+LAMBDA_ACCEPTED = [
+    {"body": {"state": [{"anything-but": ["initializing"]}]}},
+    {"body": {"service": [{"prefix": {"equals-ignore-case": "eventb"}}]}},
+    {"body": {"FileName": [{"suffix": {"equals-ignore-case": ".png"}}]}},
+    {"body": {"Price": [{"numeric": [">", 10, "<=", 20]}], "$or": [{"a": [{"exists": True}]}, {"b": [None]}]}},
+]
+
+
+@pytest.mark.parametrize("pattern", LAMBDA_REFUSED)
+def test_lambda_event_filtering_refuses_what_pipes_do_not_support(pattern: dict[str, Any]) -> None:
+    EventPattern(pattern)  # an EventBridge rule accepts it
+    with pytest.raises(InvalidPatternError, match="invalid Lambda filter pattern at"):
+        EventPattern(pattern, service="lambda")
+
+
+@pytest.mark.parametrize("pattern", LAMBDA_ACCEPTED)
+def test_lambda_event_filtering_accepts_its_operators(pattern: dict[str, Any]) -> None:
+    EventPattern(pattern, service="lambda")

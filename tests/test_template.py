@@ -284,6 +284,7 @@ Resources:
     ),
     # E9506: patterns checked by msgworker.patterns (Lambda filter criteria, an EventBridge rule, an SNS policy).
     "invalid-filter-criteria": ("E9506", _edit(_GOOD, ('[">", 0]', '[">", "0"]'))),
+    "wildcard-in-filter-criteria": ("E9506", _edit(_GOOD, ('{"numeric": [">", 0]}', '{"wildcard": "1*"}'))),
     "invalid-event-pattern": (
         "E9506",
         _GOOD

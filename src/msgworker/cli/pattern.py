@@ -48,6 +48,12 @@ def add_pattern_command(commands: Any) -> None:
     )
     test.add_argument("--filter-policy", action="store_true", help="PATTERN is an SNS subscription filter policy")
     test.add_argument(
+        "--service",
+        choices=("eventbridge", "lambda"),
+        default="eventbridge",
+        help="check PATTERN as an EventBridge rule accepts it (default), or as Lambda event filtering and Pipes do",
+    )
+    test.add_argument(
         "--scope",
         choices=("MessageAttributes", "MessageBody"),
         default="MessageAttributes",
@@ -66,7 +72,7 @@ def test_pattern(arguments: argparse.Namespace) -> int:
         else:
             if not isinstance(event, Mapping):
                 raise CommandError("the event must be a JSON object")
-            explanation = EventPattern(source).explain(event)
+            explanation = EventPattern(source, service=arguments.service).explain(event)
     except InvalidPatternError as error:
         raise CommandError(str(error)) from None
     if not arguments.quiet:

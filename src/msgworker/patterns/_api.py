@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
-from ._compile import EVENTBRIDGE, SNS_ATTRIBUTES, SNS_BODY, Node, compile_pattern, load
+from ._compile import EVENTBRIDGE, LAMBDA_FILTER, SNS_ATTRIBUTES, SNS_BODY, Node, compile_pattern, load
 from ._errors import InvalidPatternError
 from ._evaluate import Explanation, as_object, explain, matches
 from ._index import Index
 
 K = TypeVar("K")
 Scope = Literal["MessageAttributes", "MessageBody"]
+Service = Literal["eventbridge", "lambda"]
 SCOPES = ("MessageAttributes", "MessageBody")
 
 
@@ -22,7 +23,9 @@ class EventPattern:
 
     ``pattern`` is a dict or its JSON text; an invalid one raises
     :class:`InvalidPatternError` here. ``event`` is a whole EventBridge event or any
-    JSON object (Lambda event filtering applies patterns to records).
+    JSON object (Lambda event filtering applies patterns to records). With
+    ``service="lambda"`` the pattern is checked as Lambda event filtering (and EventBridge
+    Pipes) accept it: no ``wildcard``, and ``anything-but`` with values only.
 
     Example:
         >>> pattern = EventPattern({"source": ["com.example.orders"],
@@ -35,10 +38,13 @@ class EventPattern:
 
     __slots__ = ("_node", "pattern")
 
-    def __init__(self, pattern: Mapping[str, Any] | str):
-        self.pattern: dict[str, Any] = load(pattern, EVENTBRIDGE)
+    def __init__(self, pattern: Mapping[str, Any] | str, *, service: Service = "eventbridge"):
+        if service not in ("eventbridge", "lambda"):
+            raise InvalidPatternError(f"service must be eventbridge or lambda, got {service!r}")
+        dialect = EVENTBRIDGE if service == "eventbridge" else LAMBDA_FILTER
+        self.pattern: dict[str, Any] = load(pattern, dialect)
         """The pattern as a plain dict."""
-        self._node: Node = compile_pattern(self.pattern, EVENTBRIDGE)
+        self._node: Node = compile_pattern(self.pattern, dialect)
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Does the pattern match ``event``?"""

@@ -33,11 +33,16 @@ class Dialect:
     max_keys: int | None = None
     max_combinations: int | None = None
     exists_needs_value: bool = False
+    anything_but_operators: bool = True
+    """``anything-but`` with prefix, suffix, wildcard or equals-ignore-case (not only values)."""
 
 
 # EventBridge: numbers within ±5.0e9 with six digits after the point (aws/event-ruler),
 # PutRule's EventPattern is at most 4096 characters.
 EVENTBRIDGE = Dialect("event pattern", 5.0e9, 6, wildcard=True, nested=True, max_length=4096)
+# Lambda event filtering and EventBridge Pipes filters (eb-create-pattern-operators: "Pipe
+# support: No" for wildcard and anything-but's prefix, suffix, ignore-case and wildcard forms).
+LAMBDA_FILTER = replace(EVENTBRIDGE, kind="Lambda filter pattern", wildcard=False, anything_but_operators=False)
 # SNS (subscription-filter-policy-constraints): numbers within ±1e9, five digits after the
 # point, at most 5 keys and 150 combinations of values, 256 KB; no wildcard operator;
 # exists: true needs a non-null value.
@@ -274,6 +279,8 @@ class _Compiler:
         return AnythingBut(lambda value: typed(value) in keys, f"[{shown}]")
 
     def anything_but_operator(self, argument: Mapping[str, Any], where: str) -> Condition:
+        if not self.dialect.anything_but_operators:
+            raise self.fail("Lambda event filtering and Pipes take anything-but with values only", where)
         if len(argument) != 1:
             raise self.fail("anything-but takes one operator: prefix, suffix, wildcard or equals-ignore-case", where)
         ((name, value),) = argument.items()
@@ -283,7 +290,7 @@ class _Compiler:
             return AnythingBut(strings(lambda v: take(v, text)), f"{name} {text!r}")
         if name in ("wildcard", "equals-ignore-case"):
             if name == "wildcard" and not self.dialect.wildcard:
-                raise self.fail("SNS filter policies have no wildcard operator", where)
+                raise self.fail(f"an AWS {self.dialect.kind} has no wildcard operator", where)
             texts = value if isinstance(value, list) else [value]
             if not texts:
                 raise self.fail(f"anything-but {name} needs at least one string", where)
