@@ -8,7 +8,7 @@ matches it, each route with its own model.
 
     handler = worker(router)
 
-A route's pattern applies to what AWS would apply it to (see :func:`pattern_view`); the
+A route's pattern applies to what AWS would apply it to (docs/patterns.md says what, per source); the
 event-pattern routes are matched together through a :class:`~msgworker.patterns.PatternSet`,
 so many routes cost about what a few do. The guide is ``docs/patterns.md``.
 """
@@ -186,7 +186,7 @@ class Router:
         return self.__msgworker_record_function__()(payload, message)
 
     def _select(self, payload: Any, message: Message) -> _Route | None:
-        view = pattern_view(payload, message)
+        view = _pattern_view(payload, message)
         found = self._patterns.first(view) if len(self._patterns) else None
         for position in self._others:
             if found is not None and position > found:
@@ -208,7 +208,7 @@ class Router:
         return f"Router(routes={list(self.routes)!r}, unmatched={self.unmatched!r})"
 
 
-def pattern_view(payload: Any, message: Message) -> Mapping[str, Any]:
+def _pattern_view(payload: Any, message: Message) -> Mapping[str, Any]:
     """What AWS applies an event pattern to, for a record: the whole EventBridge event
     (also inside an SQS body); the SNS message body; for plain SQS bodies and streams the
     record as Lambda event filtering sees it, with the decoded ``body`` (SQS), ``data``
@@ -256,4 +256,4 @@ def _sns_attributes(message: Message) -> Mapping[str, Any]:
     return {}
 
 
-__all__ = ["NoRouteError", "Router", "pattern_view"]
+__all__ = ["NoRouteError", "Router"]

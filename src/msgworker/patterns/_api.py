@@ -223,11 +223,6 @@ class PatternSet(Generic[K]):
         positions = self._matching_positions(event, first=True)
         return self._keys[positions[0]] if positions else None
 
-    def first_position(self, event: Mapping[str, Any]) -> int | None:
-        """The position (0-based, in order of adding) of the first pattern that matches."""
-        positions = self._matching_positions(event, first=True)
-        return positions[0] if positions else None
-
     def _matching_positions(self, event: Mapping[str, Any], *, first: bool) -> list[int]:
         event = as_object(event)
         found = []
