@@ -27,6 +27,7 @@ from dynamodb_servers import (  # noqa: F401  (fixtures: each test runs on moto,
 from pydantic import BaseModel
 
 from msgworker import Message, PermanentError, worker
+from msgworker._layers import current_invocation, find_layers
 from msgworker.errors import (
     ConfigurationError,
     IdempotencyInProgressError,
@@ -35,7 +36,6 @@ from msgworker.errors import (
 )
 from msgworker.idempotency import DynamoDBStore, InMemoryStore, idempotent
 from msgworker.idempotency.keys import payload_hash
-from msgworker.layers import current_invocation, find_layers
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 
@@ -638,7 +638,7 @@ def test_an_unreachable_store_fails_the_record_without_running_it() -> None:
     assert "could not be reached" in str(result.failures[0].error)
     assert ran == []
     with pytest.raises(IdempotencyStoreError):
-        handler.record_function(order("o-1"))
+        handler.__wrapped__(order("o-1"))
     assert ran == []
     handler(event, LambdaContext())
     assert metrics.values["IdempotencyStoreErrors"] == 2
@@ -655,7 +655,7 @@ def test_unguarded_mode_runs_the_function_when_the_store_is_down(caplog: pytest.
 
     with caplog.at_level(logging.WARNING, logger="msgworker.idempotency"):
         assert handler(sqs_event([json.dumps(order("o-1"))]), LambdaContext()) == {"batchItemFailures": []}
-        handler.record_function(Order(order_id="o-2", total=1))
+        handler.__wrapped__(Order(order_id="o-2", total=1))
     assert ran == ["o-1", "o-2"]
     assert metrics.values["IdempotencyUnguardedRuns"] == 1
     assert "running without idempotency" in caplog.text
@@ -739,7 +739,7 @@ def test_duplicates_seen_by_a_warm_container_cost_no_dynamodb_call(dynamodb: Dyn
     assert counter.count() == 6
     counter.reset()
     assert handler(sqs_event(bodies), LambdaContext()) == {"batchItemFailures": []}
-    handler.record_function(order("o-1"))
+    handler.__wrapped__(order("o-1"))
     assert counter.count() == 0
     assert ran == ["o-0", "o-1", "o-2"]
 

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from tenacity import wait_fixed
 
-from msgworker import Message, PermanentError, worker
+from msgworker import Message, PermanentError, Retry, retry, worker
+from msgworker._layers import Invocation, current_invocation, find_layers
 from msgworker.errors import CircuitOpenError, IdempotencyInProgressError
-from msgworker.layers import Invocation, current_invocation, find_layers
-from msgworker.retrying import Retry, retry
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 
@@ -181,8 +180,8 @@ def test_outside_worker_without_deadline_there_is_no_time_limit() -> None:
 
 def test_each_retry_logs_a_warning_with_attempt_error_type_and_message_id() -> None:
     logs = Logs()
-    decorated = retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=logs)(Flaky(2))
-    decorated({}, Message.of(id="m-42"))
+    handler = worker(retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=logs)(Flaky(2)))
+    assert handler(sqs_event([sqs_record("{}", message_id="m-42")])) == {"batchItemFailures": []}
     assert [extra["attempt"] for _, extra in logs.records] == [1, 2]
     assert {extra["error_type"] for _, extra in logs.records} == {"ConnectionError"}
     assert {extra["message_id"] for _, extra in logs.records} == {"m-42"}
@@ -198,8 +197,50 @@ def test_the_message_is_passed_on_to_functions_that_take_it() -> None:
 
     message = Message.of(id="m-1")
     handle({}, message)
-    handle({})
+    handle({}, message=None)
     assert seen == [message, None]
+
+
+def test_any_function_keeps_its_signature_and_arguments() -> None:
+    import inspect
+
+    calls: list[tuple[Any, ...]] = []
+
+    @retry(attempts=2, on=(ConnectionError,), sleep=lambda seconds: None)
+    def charge(customer: str, amount: float, *, currency: str = "EUR") -> str:
+        calls.append((customer, amount, currency))
+        if len(calls) == 1:
+            raise ConnectionError("down")
+        return f"{customer}:{amount}{currency}"
+
+    @retry()
+    def ping() -> str:
+        return "pong"
+
+    @retry()
+    def pair(a: int, b: int, *, c: int = 1) -> int:
+        return a + b + c
+
+    assert charge("c-1", 5.0, currency="USD") == "c-1:5.0USD"
+    assert calls == [("c-1", 5.0, "USD")] * 2
+    assert ping() == "pong"
+    assert list(inspect.signature(charge).parameters) == ["customer", "amount", "currency"]
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'b'"):
+        pair(1)  # type: ignore[call-arg]
+
+
+def test_an_async_function_with_any_signature() -> None:
+    calls: list[int] = []
+
+    @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None)
+    async def fetch(n: int, *, scale: int = 1) -> int:
+        calls.append(n)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+        return n * scale
+
+    assert asyncio.run(fetch(2, scale=5)) == 10
+    assert calls == [2, 2, 2]
 
 
 def test_retry_is_a_layer_with_the_function_behind_it() -> None:
@@ -322,7 +363,9 @@ def test_under_worker_no_attempt_starts_after_the_invocation_deadline() -> None:
 
 def test_under_worker_with_no_time_left_the_first_failure_is_final() -> None:
     flaky = Flaky(100)
-    handle = worker(timeout_margin=0.5)(retry(attempts=5, initial=1.0, on=(ConnectionError,), logger=Logs())(flaky))
+    handle = worker(timeout_margin=0.5)(
+        retry(attempts=5, initial=1.0, jitter=False, on=(ConnectionError,), logger=Logs())(flaky)
+    )
     result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=900))
     assert flaky.calls == 1
     assert result.failures[0].error is flaky.raised[0]
