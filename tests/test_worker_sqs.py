@@ -136,14 +136,18 @@ def test_no_record_starts_inside_the_timeout_margin(order_json):
 def test_records_stop_starting_when_time_runs_out_mid_batch(order_json):
     ran: list[str] = []
 
+    context = LambdaContext(remaining_ms=1000)
+
     @worker(Order, timeout_margin=0.5)
     def handler(order: Order) -> None:
         ran.append(order.order_id)
-        time.sleep(0.3)
+        # Record 1 runs until less than the 500 ms margin is left (the worker keeps no clock we
+        # could move, so real time passes): waiting on the context, not for a guessed duration.
+        while order.order_id == "1" and context.get_remaining_time_in_millis() >= 490:
+            time.sleep(0.01)
 
     event = sqs_event([order_json(str(i)) for i in range(4)])
-    result = handler.run(event, LambdaContext(remaining_ms=1000))
-    # Started at ~0 ms and ~300 ms; at ~600 ms less than the 500 ms margin is left.
+    result = handler.run(event, context)
     assert ran == ["0", "1"]
     assert result.failed_ids == ids(event)[2:]
     assert all(not failure.started for failure in result.failures)
@@ -154,13 +158,18 @@ def test_async_record_functions_run_as_bounded_concurrent_tasks(order_json, conc
     import asyncio
 
     running = peak = 0
+    full = asyncio.Event()
 
     @worker(Order, concurrency=concurrency)
     async def handler(order: Order) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.01)
+        if running == concurrency:
+            full.set()
+        # Hold every task until `concurrency` run at once (a guessed sleep would depend on how
+        # fast the others start); a worker running fewer would time out here and fail the records.
+        await asyncio.wait_for(full.wait(), timeout=10)
         running -= 1
 
     event = sqs_event([order_json(str(i)) for i in range(10)])
