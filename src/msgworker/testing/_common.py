@@ -143,39 +143,36 @@ def next_sequence(base_and_stride: tuple[int, int]) -> str:
     return str(base + next(_sequence) * stride)
 
 
-def check_attribute_value(name: str, value: object) -> None:
-    """Reject a message attribute value that is not a :data:`MessageAttributeValue`.
+def typed_attribute(name: str, value: object) -> tuple[str, str]:
+    """A message attribute value as SQS and SNS both carry it: its data type and its text (base64 for
+    Binary), so the two sources encode an attribute the same way and differ only in key names.
 
-    >>> check_attribute_value("urgent", True)
+    >>> typed_attribute("tenant", "acme"), typed_attribute("priority", 0.5), typed_attribute("tags", ["a", "b"])
+    (('String', 'acme'), ('Number', '0.5'), ('String.Array', '["a","b"]'))
+    >>> typed_attribute("urgent", True)
     Traceback (most recent call last):
     TypeError: message attribute 'urgent': expected str, int, float, bytes or list[str], got bool
+
+    Raises:
+        TypeError: ``value`` is not a :data:`MessageAttributeValue` (the message names the attribute,
+            never its value).
     """
     # bool is an int subclass; silently sending it as Number "1" would hide a likely mistake.
     if isinstance(value, bool) or not isinstance(value, str | int | float | bytes | list):
         raise TypeError(
             f"message attribute {name!r}: expected str, int, float, bytes or list[str], got {type(value).__name__}"
         )
-    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-        raise TypeError(f"message attribute {name!r}: list values must all be str")
-
-
-def attribute_number(value: int | float) -> str:
-    """A Number attribute's text.
-
-    >>> attribute_number(5), attribute_number(0.1)
-    ('5', '0.1')
-    """
+    if isinstance(value, bytes):
+        return "Binary", b64(value)
+    if isinstance(value, str):
+        return "String", value
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise TypeError(f"message attribute {name!r}: list values must all be str")
+        # SNS writes String.Array values as compact JSON text, and raw delivery forwards that text to SQS.
+        return "String.Array", json.dumps(value, separators=(",", ":"))
     # repr() is the shortest text that round-trips a float, so the consumer parses back the same number.
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def string_array(values: list[str]) -> str:
-    """A ``String.Array`` attribute's text: compact JSON, as SNS writes and forwards it.
-
-    >>> string_array(["a", "b"])
-    '["a","b"]'
-    """
-    return json.dumps(values, separators=(",", ":"))
+    return "Number", repr(value) if isinstance(value, float) else str(value)
 
 
 def is_record(item: object, source_key: str) -> TypeGuard[Mapping[str, Any]]:

@@ -13,13 +13,11 @@ from ._common import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     MessageAttributeValue,
-    attribute_number,
     b64,
-    check_attribute_value,
     is_record,
     iso_ms,
-    string_array,
     to_text,
+    typed_attribute,
     utc,
 )
 from ._sqs import sqs_event
@@ -189,13 +187,6 @@ def sns_event(messages: Iterable[object], **kwargs: Any) -> dict[str, Any]:
 def _sns_attributes(attributes: Mapping[str, MessageAttributeValue] | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in (attributes or {}).items():
-        check_attribute_value(name, value)
-        if isinstance(value, bytes):
-            result[name] = {"Type": "Binary", "Value": b64(value)}
-        elif isinstance(value, str):
-            result[name] = {"Type": "String", "Value": value}
-        elif isinstance(value, list):
-            result[name] = {"Type": "String.Array", "Value": string_array(value)}
-        else:
-            result[name] = {"Type": "Number", "Value": attribute_number(value)}
+        data_type, text = typed_attribute(name, value)
+        result[name] = {"Type": data_type, "Value": text}
     return result

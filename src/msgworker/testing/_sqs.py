@@ -14,14 +14,12 @@ from ._common import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     MessageAttributeValue,
-    attribute_number,
     b64,
-    check_attribute_value,
     epoch_ms,
     is_record,
     next_sequence,
-    string_array,
     to_text,
+    typed_attribute,
     utc,
 )
 
@@ -142,28 +140,9 @@ def sqs_event(
 def _sqs_attributes(attributes: Mapping[str, MessageAttributeValue] | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in (attributes or {}).items():
-        check_attribute_value(name, value)
-        if isinstance(value, bytes):
-            result[name] = {
-                "binaryValue": b64(value),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": "Binary",
-            }
-            continue
-        if isinstance(value, str):
-            text, data_type = value, "String"
-        elif isinstance(value, list):
-            # SNS raw delivery forwards String.Array attributes to SQS as their JSON text.
-            text, data_type = string_array(value), "String.Array"
-        else:
-            text, data_type = attribute_number(value), "Number"
-        result[name] = {
-            "stringValue": text,
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": data_type,
-        }
+        data_type, text = typed_attribute(name, value)
+        value_key = "binaryValue" if data_type == "Binary" else "stringValue"
+        result[name] = {value_key: text, "stringListValues": [], "binaryListValues": [], "dataType": data_type}
     return result
 
 
