@@ -51,18 +51,19 @@ class stop_before_deadline(stop_base):
     the same order its ``stop_before_delay`` relies on).
 
     Example:
-        >>> import time
         >>> from tenacity import Retrying, stop_after_attempt, wait_fixed
-        >>> stop = stop_after_attempt(5) | stop_before_deadline(time.monotonic() + 0.05)
+        >>> from msgworker.testing import ManualClock
+        >>> clock = ManualClock()
+        >>> stop = stop_after_attempt(5) | stop_before_deadline(clock() + 0.05, clock)
         >>> attempts = []
         >>> def flaky():
         ...     attempts.append(1)
         ...     raise ConnectionError("down")
         >>> try:
-        ...     Retrying(stop=stop, wait=wait_fixed(0.03), reraise=True)(flaky)
+        ...     Retrying(stop=stop, wait=wait_fixed(0.03), sleep=clock.sleep, reraise=True)(flaky)
         ... except ConnectionError:
-        ...     print(len(attempts))
-        2
+        ...     print(len(attempts), clock.sleeps)
+        2 [0.03]
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
