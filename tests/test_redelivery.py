@@ -12,8 +12,8 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from esm_emulator import (
@@ -27,7 +27,7 @@ from esm_emulator import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msgworker import worker
+from msgworker import retry, worker
 from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
 from msgworker.redelivery import (
     MAX_VISIBILITY_TIMEOUT,
@@ -36,8 +36,9 @@ from msgworker.redelivery import (
     redelivery_policy,
     visibility_seconds,
 )
-from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------
 # The backoff as values
@@ -141,6 +142,20 @@ def queue_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def timed(call: Callable[[], T]) -> tuple[T, float]:
+    """``call()``'s result and the wall-clock seconds it took."""
+    before = time.time()
+    result = call()
+    return result, time.time() - before
+
+
+def until_reopening(reopens_in: float, spent: float) -> range:
+    """The visibility timeouts (whole seconds, at least 1) that keep a record away until a circuit
+    reopening ``reopens_in`` seconds after some moment in a call lasting ``spent`` seconds: exact
+    bounds for however long the call took, so no window on elapsed time is assumed."""
+    return range(max(1, math.ceil(reopens_in - spent)), math.ceil(reopens_in) + 1)
+
+
 def receive(aws: LocalAws, url: str, *, visibility: int | None = None) -> list[dict[str, Any]]:
     options: dict[str, Any] = {"VisibilityTimeout": visibility} if visibility is not None else {}
     answer = aws.client("sqs").receive_message(
@@ -212,8 +227,8 @@ def test_more_than_ten_failures_go_in_calls_of_ten(aws: LocalAws, calls: ApiCall
         raise ConnectionError("down")
 
     calls.clear()
-    result = handler.run({"Records": records}, LambdaContext())
-    assert len(result.failures) == 25
+    response = handler({"Records": records}, LambdaContext())  # run() takes no failure actions
+    assert response is not None and len(response["batchItemFailures"]) == 25
     sizes = [len(request["Entries"]) for request in calls.of("ChangeMessageVisibilityBatch")]
     assert sorted(sizes) == [5, 10, 10]
 
@@ -230,12 +245,12 @@ def test_an_open_circuit_keeps_its_records_invisible_until_it_may_close(aws: Loc
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
     time.sleep(1.5)
     assert receive(aws, queue.url) == []  # the queue's 1 s would have brought it back
 
@@ -257,25 +272,31 @@ def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_in
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
 
 
 def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff() -> None:
-    record = sqs_record("{}", receive_count=4)
-    soon = CircuitOpenError("open", name="payments", reopens_at=time.time() + 2)
-    later = CircuitOpenError("open", name="payments", reopens_at=time.time() + 500)
     from msgworker.failure_actions import AwsAccess
     from msgworker.redelivery import VisibilityAction
 
+    record = sqs_record("{}", receive_count=4)
     action = VisibilityAction(RedeliveryBackoff(base=10, jitter=False), AwsAccess())
-    assert action._plan(record, soon) == (80, "CircuitOpenDelayed")
-    assert action._plan(record, later)[0] in (500, 501)
-    assert VisibilityAction(None, AwsAccess())._plan(record, soon)[0] in (2, 3)
+    without_backoff = VisibilityAction(None, AwsAccess())
+
+    def plan(planner: VisibilityAction, reopens_in: float) -> tuple[tuple[int, str] | None, float]:
+        error = CircuitOpenError("open", name="payments", reopens_at=time.time() + reopens_in)
+        return timed(lambda: planner._plan(record, error))
+
+    assert plan(action, 2)[0] == (80, "CircuitOpenDelayed")  # the backoff (10 x 2^3) is the longer
+    later, spent = plan(action, 500)
+    assert later is not None and later[0] in until_reopening(500, spent)
+    soon, spent = plan(without_backoff, 2)
+    assert soon is not None and soon[0] in until_reopening(2, spent)
 
 
 def test_records_that_never_started_keep_the_queues_visibility(aws: LocalAws, calls: ApiCalls) -> None:
@@ -331,10 +352,10 @@ def test_a_failed_change_leaves_the_record_failed_and_warns_once_per_container(
     capsys.readouterr()
     for _ in range(3):
         # Receipt handles SQS never issued: every entry of the batch call fails.
-        result = handler.run(sqs_event(["{}", "{}"], queue=name), LambdaContext())
-        assert len(result.failures) == 2
+        response = handler(sqs_event(["{}", "{}"], queue=name), LambdaContext())
+        assert response is not None and len(response["batchItemFailures"]) == 2
     assert len(calls.of("ChangeMessageVisibilityBatch")) == 3
-    warnings = [line for line in log_lines(capsys.readouterr().out) if "visibility timeout" in line["message"]]
+    warnings = [line for line in log_lines(capsys.readouterr().out) if "visibility timeout" in line.get("message", "")]
     assert len(warnings) == 1
     assert warnings[0]["level"] == "WARNING"
     assert "ReceiptHandleIsInvalid" in warnings[0]["message"]

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._layers import Invocation
 from .errors import PermanentError
 from .failure_actions import (
     AwsAccess,
@@ -37,7 +38,6 @@ from .failure_actions import (
     receive_count,
     sqs_failures,
 )
-from .layers import Invocation
 
 ERROR_TYPE_ATTRIBUTE = "msgworker.error_type"
 ERROR_MESSAGE_ATTRIBUTE = "msgworker.error_message"

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .layers import Invocation
+from ._layers import Invocation
+from ._pipeline import Failures
 from .observability import LoggerLike, default_logger
-from .pipeline import Failures
 
 FailureAction = Callable[[Invocation, Failures], None]
 """``(invocation, failures) -> None``, run after each batch (see the module docstring)."""

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._layers import Invocation
 from .errors import CircuitOpenError
 from .failure_actions import AwsAccess, Failures, error_code, sqs_failures
-from .layers import Invocation
 
 SCHEDULER_ROLE_ENV = "MSGWORKER_SCHEDULER_ROLE_ARN"
 RESUME_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:lambda:updateEventSourceMapping"

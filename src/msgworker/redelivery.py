@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._layers import Invocation
 from .errors import CircuitOpenError, NotStartedError
 from .failure_actions import (
     AwsAccess,
@@ -34,7 +35,6 @@ from .failure_actions import (
     receive_count,
     sqs_failures,
 )
-from .layers import Invocation
 
 MAX_VISIBILITY_TIMEOUT = 43_200
 """SQS's limit: a message cannot stay invisible for more than 12 hours from its receive."""

@@ -22,12 +22,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from ._layers import is_async
+from ._worker import wants_message
 from .errors import PermanentError
 from .message import Message
 from .parsing import Parser, make_parser
 from .patterns import EventPattern, FilterPolicy, PatternSet
 from .patterns._api import Scope
-from .worker import is_async, wants_message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
