@@ -29,15 +29,12 @@ from hypothesis import strategies as st
 
 from msgworker import worker
 from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
-from msgworker.redelivery import (
-    MAX_VISIBILITY_TIMEOUT,
-    VISIBILITY_LIMIT,
-    RedeliveryBackoff,
-    redelivery_policy,
-    visibility_seconds,
-)
+from msgworker.failure_actions import MAX_VISIBILITY_TIMEOUT, RedeliveryBackoff, failure_actions
+from msgworker.failure_actions._redelivery import VISIBILITY_LIMIT, visibility_seconds
+from msgworker.layers import Invocation
 from msgworker.retrying import retry
-from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
+from msgworker.sources import detect
+from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event
 
 # ---------------------------------------------------------------------------------------
 # The backoff as values
@@ -107,16 +104,13 @@ def test_impossible_backoffs_are_refused_with_the_reason(options: dict[str, floa
 
 
 def test_redelivery_option_forms() -> None:
-    assert redelivery_policy(None) is None
-    assert redelivery_policy(False) is None
-    assert redelivery_policy(True) == RedeliveryBackoff()
-
     def fixed(count: int) -> float:
         return 30
 
-    assert redelivery_policy(fixed) is fixed
+    for option in (None, False, True, RedeliveryBackoff(base=5), fixed):
+        failure_actions(redelivery=option)  # accepted
     with pytest.raises(TypeError, match=r"worker\(redelivery=...\) takes True, a RedeliveryBackoff"):
-        redelivery_policy("fast")
+        failure_actions(redelivery="fast")
     with pytest.raises(TypeError, match="redelivery"):
         worker(redelivery=5)(lambda payload: None)
 
@@ -265,17 +259,33 @@ def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_in
     assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
 
 
-def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff() -> None:
-    record = sqs_record("{}", receive_count=4)
-    soon = CircuitOpenError("open", name="payments", reopens_at=time.time() + 2)
-    later = CircuitOpenError("open", name="payments", reopens_at=time.time() + 500)
-    from msgworker.failure_actions import AwsAccess
-    from msgworker.redelivery import VisibilityAction
+def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff(aws: LocalAws, calls: ApiCalls) -> None:
+    queue = create_queue_pair(aws, queue_name("longer"), visibility_timeout=30)
+    for body in ("soon", "later"):
+        aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody=body)
+    emulator = EventSourceMappingEmulator(aws, lambda event, context: None, queue_url=queue.url)
+    records = [emulator.record(message) for message in receive(aws, queue.url)]
+    for record in records:
+        record["attributes"]["ApproximateReceiveCount"] = "4"
+    reopens = {"soon": time.time() + 2, "later": time.time() + 500}
+    failures = {
+        index: CircuitOpenError("open", name="payments", reopens_at=reopens[record["body"]])
+        for index, record in enumerate(records)
+    }
+    source, _ = detect({"Records": records}, "auto")
 
-    action = VisibilityAction(RedeliveryBackoff(base=10, jitter=False), AwsAccess())
-    assert action._plan(record, soon) == (80, "CircuitOpenDelayed")
-    assert action._plan(record, later)[0] in (500, 501)
-    assert VisibilityAction(None, AwsAccess())._plan(record, soon)[0] in (2, 3)
+    def timeouts(redelivery: object) -> dict[str, int]:
+        calls.clear()
+        remaining = failure_actions(redelivery=redelivery).apply(Invocation(source, records=records), failures)
+        assert remaining == failures, "visibility resolves nothing: the records stay failed"
+        [request] = calls.of("ChangeMessageVisibilityBatch")
+        bodies = {record["receiptHandle"]: record["body"] for record in records}
+        return {bodies[entry["ReceiptHandle"]]: entry["VisibilityTimeout"] for entry in request["Entries"]}
+
+    with_backoff = timeouts(RedeliveryBackoff(base=10, jitter=False))
+    assert with_backoff["soon"] == 80, "the backoff for receive 4 is longer than the circuit's 2 s"
+    assert with_backoff["later"] in (500, 501)
+    assert timeouts(None)["soon"] in (2, 3)
 
 
 def test_records_that_never_started_keep_the_queues_visibility(aws: LocalAws, calls: ApiCalls) -> None:

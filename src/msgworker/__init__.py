@@ -32,9 +32,8 @@ from .worker import DEFAULT_TIMEOUT_MARGIN, Worker, worker
 
 if TYPE_CHECKING:
     from .breaker import CircuitBreaker, circuit_breaker
-    from .dead_letter import DeadLetter
+    from .failure_actions import DeadLetter, RedeliveryBackoff
     from .idempotency import Idempotency, idempotent
-    from .redelivery import RedeliveryBackoff
     from .retrying import Retry, retry
 
 _LAZY = {
@@ -44,8 +43,8 @@ _LAZY = {
     "Idempotency": "idempotency",
     "retry": "retrying",
     "Retry": "retrying",
-    "RedeliveryBackoff": "redelivery",
-    "DeadLetter": "dead_letter",
+    "RedeliveryBackoff": "failure_actions",
+    "DeadLetter": "failure_actions",
 }
 
 

@@ -7,10 +7,9 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .errors import CircuitOpenError, PermanentError
-from .failure_actions import FailureAction, failure_actions
 from .layers import Batch, Invocation, Item, built, enter, find_layers, fuse, leave
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
@@ -19,6 +18,9 @@ from .parsing import make_parser
 from .pipeline import Failures, Items, async_pipeline, fused_pipeline, key_function, sync_pipeline
 from .scheduling import AsyncRunner, ThreadRunner
 from .sources import Record, Source, check_envelope, detect
+
+if TYPE_CHECKING:  # imported when first needed: a plain worker whose batches succeed never loads them
+    from .failure_actions import FailureActions
 
 DEFAULT_TIMEOUT_MARGIN = 1.0
 """Seconds of Lambda time kept free: no record starts with less than this remaining."""
@@ -73,8 +75,8 @@ class Worker:
         # actions are built then, so a handler that never meets one never imports them.
         self._plain = not layers and redelivery is None and dead_letter is None
         self._logger = logger
-        self._failure_actions: list[FailureAction] | None = (
-            None if self._plain else failure_actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
+        self._failure_actions: FailureActions | None = (
+            None if self._plain else _actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
         )
         self._wants_message = bool(layers) or wants_message(function)
         self._is_async = is_async(function)
@@ -196,9 +198,10 @@ class Worker:
         """Run the failure actions (DLQ, visibility, pausing) on a batch's failures."""
         actions = self._failure_actions
         if actions is None:
-            actions = self._failure_actions = failure_actions(logger=self._logger)
-        for action in actions:
-            action(invocation, failures)
+            actions = self._failure_actions = _actions(logger=self._logger)
+        remaining = actions.apply(invocation, failures)
+        for index in failures.keys() - remaining.keys():  # resolved (dead-lettered): reported done
+            del failures[index]
 
     def _batch(self, invocation: Invocation, failures: Failures | None = None) -> Batch:
         """What the batch hooks see: its items parsed only if a hook asks for them."""
@@ -285,6 +288,12 @@ class Worker:
         """
         remaining_ms: float = context.get_remaining_time_in_millis()
         return time.monotonic() + remaining_ms / 1000 - self.timeout_margin
+
+
+def _actions(**options: Any) -> FailureActions:
+    from .failure_actions import failure_actions  # here, not at import: see TYPE_CHECKING above
+
+    return failure_actions(**options)
 
 
 def _result(source: Source | None, records: Sequence[Record], failures: Failures) -> BatchResult:
