@@ -84,22 +84,43 @@ def aws_client(service: str, region: str | None = None) -> Any:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = _clients[key] = _create(service, region, None)
+                client = _clients[key] = _create(service, region, client_config())
     return client
 
 
-def new_client(service: str, region: str | None = None, *, config: Any = None) -> Any:
-    """A client of its own (not shared, not cached) with the same policy, ``config`` (a
-    ``botocore.config.Config``) merged over it: for a store with settings of its own, such
-    as a bigger connection pool.
+def prepare(service: str) -> None:
+    """In a Lambda's init phase, make ``service``'s client now rather than in the first batch.
+
+    Called where a decorator that will need the client is applied (``@idempotent``,
+    ``@circuit_breaker`` with a DynamoDB table), which in Lambda is the handler module's
+    import. Only when ``AWS_LAMBDA_FUNCTION_NAME`` is set: tests and scripts keep making
+    clients on first use, after they have pointed the environment where they want. A
+    failure here is not raised: the first use makes the client again and reports it.
 
     Example:
-        >>> from botocore.config import Config
-        >>> new_client("dynamodb", "eu-west-1", config=Config(max_pool_connections=64)).meta.config.retries
-        {'mode': 'standard', 'total_max_attempts': 3}
+        >>> prepare("dynamodb")  # outside Lambda: nothing happens until first use
     """
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        try:
+            aws_client(service)
+        except Exception:  # never fail the init phase; first use says what is wrong
+            return
+
+
+def new_client(service: str, region: str | None = None, *, pool: int | None = None, config: Any = None) -> Any:
+    """A client of its own (not shared, not cached) with the same policy, for a store with
+    settings of its own: ``pool`` HTTP connections, and ``config`` (a
+    ``botocore.config.Config``) merged over the rest.
+
+    Example:
+        >>> new_client("dynamodb", "eu-west-1", pool=64).meta.config.max_pool_connections
+        64
+    """
+    merged = client_config() if pool is None else client_config(max_pool_connections=pool)
+    if config is not None:
+        merged = merged.merge(config)
     with _lock:
-        return _create(service, region, config)
+        return _create(service, region, merged)
 
 
 def client_config(**overrides: Any) -> Any:
@@ -159,9 +180,8 @@ def _key(service: str, region: str | None) -> tuple[str | None, ...]:
 def _create(service: str, region: str | None, config: Any) -> Any:
     """A new client (call with the lock held: the session is shared)."""
     exceptions = botocore("exceptions")
-    merged = client_config() if config is None else client_config().merge(config)
     try:
-        client = _session_locked().create_client(service, region_name=region, config=merged)
+        client = _session_locked().create_client(service, region_name=region, config=config)
     except exceptions.BotoCoreError as error:
         raise ConfigurationError(
             f"cannot create an AWS {service} client: {error} (set AWS_REGION or AWS_DEFAULT_REGION, "
@@ -228,6 +248,7 @@ __all__ = [
     "botocore",
     "client_config",
     "new_client",
+    "prepare",
     "reset",
     "session",
 ]

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+from .._aws_clients import prepare
 from ..errors import CircuitOpenError, ConfigurationError, MsgworkerError, PermanentError
 from ..layers import Batch, Invocation, current_invocation, mark_fast_path, mark_layer, takes_message
 from ..message import Message
@@ -121,6 +122,8 @@ class CircuitBreaker:
         self.pause_source = pause_source
         self.table = table
         self._store = store
+        if store is None:
+            prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self._clock = clock
         self._logger = logger
         self._snapshot: Snapshot | None = None

@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..layers import Invocation
@@ -68,7 +68,7 @@ class FailureActions:
     """
 
     actions: tuple[FailureAction, ...]
-    access: AwsAccess | None = None
+    access: AwsAccess = field(default_factory=AwsAccess)
     """Where an action's unexpected error is logged (once per container and action)."""
 
     def apply(self, invocation: Invocation, failures: Mapping[int, BaseException]) -> dict[int, BaseException]:
@@ -81,9 +81,8 @@ class FailureActions:
             try:
                 resolved = action(invocation, remaining)
             except Exception as error:  # an action never fails the invocation: its records stay failed
-                access = self.access if self.access is not None else AwsAccess()
                 name = type(action).__name__
-                access.error_once(("unexpected", name), f"msgworker's failure action {name} failed", error)
+                self.access.error_once(("unexpected", name), f"msgworker's failure action {name} failed", error)
                 continue
             if resolved:
                 remaining = {index: error for index, error in remaining.items() if index not in resolved}

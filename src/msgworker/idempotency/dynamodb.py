@@ -112,10 +112,8 @@ class DynamoDBStore:
             return aws_client("dynamodb")
         with self._lock:
             if self._client is None:
-                config = botocore("config").Config(max_pool_connections=self.concurrency)
-                if self._config is not None:
-                    config = config.merge(self._config)
-                self._client = new_client("dynamodb", config=config)
+                pool = max(self.concurrency, POOL_CONNECTIONS)
+                self._client = new_client("dynamodb", pool=pool, config=self._config)
         return self._client
 
     @property

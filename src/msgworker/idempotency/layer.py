@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
+from .._aws_clients import prepare
 from ..errors import (
     ConfigurationError,
     IdempotencyInProgressError,
@@ -178,6 +179,8 @@ class Idempotency:
         self.on_store_error = on_store_error
         self.cache = CompletedCache(cache_size)
         self._store = store
+        if store is None:
+            prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self._call = call_with(function)
         self.clock: Callable[[], float] = time.time
         """Wall clock (epoch seconds); leases and expirations are compared across machines."""
