@@ -133,7 +133,11 @@ def part_one(runs: int) -> None:
 
 
 def part_two(runs: int) -> None:
+    import logging
+
     from msgworker.testing import local_aws
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
 
     with local_aws() as aws, tempfile.TemporaryDirectory() as folder:
         table = "bench-idempotency"
