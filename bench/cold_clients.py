@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,18 +46,29 @@ BASE_ENV = {
 
 REPORT_RSS = "import resource, sys; sys.stderr.write('rss=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 
+# name: (the imports, making the two clients); the child times both parts itself.
 CREATION = {
-    "python -c pass (floor)": "pass",
-    "boto3.client": "import boto3\nboto3.client('dynamodb')\nboto3.client('sqs')",
+    "python -c pass (floor)": ("pass", "pass"),
+    "boto3.client": ("import boto3", "boto3.client('dynamodb')\nboto3.client('sqs')"),
     "botocore create_client": (
-        "import botocore.session\nsession = botocore.session.get_session()\n"
-        "session.create_client('dynamodb')\nsession.create_client('sqs')"
+        "import botocore.session",
+        "session = botocore.session.get_session()\nsession.create_client('dynamodb')\nsession.create_client('sqs')",
     ),
-    "import msgworker (its floor)": "import msgworker",
+    "import msgworker (its floor)": ("import msgworker", "pass"),
     "msgworker aws_client": (
-        "from msgworker._aws_clients import aws_client\naws_client('dynamodb')\naws_client('sqs')"
+        "import msgworker\nfrom msgworker._aws_clients import aws_client",
+        "aws_client('dynamodb')\naws_client('sqs')",
     ),
 }
+
+
+def timed(imports: str, create: str) -> str:
+    return (
+        "import time as _t\n_a = _t.perf_counter()\n"
+        f"{imports}\n_b = _t.perf_counter()\n{create}\n_c = _t.perf_counter()\n"
+        "import sys as _s\n_s.stderr.write('parts=%f,%f\\n' % ((_b - _a) * 1e3, (_c - _b) * 1e3))"
+    )
+
 
 HANDLER = textwrap.dedent(
     """
@@ -87,6 +99,9 @@ FIRST_BATCH = textwrap.dedent(
 
 
 def run_once(code: str, env: Mapping[str, str], cwd: str | None = None, args: Sequence[str] = ()) -> tuple[float, str]:
+    """Wall ms of one child; its output gains ``cpu=`` (user + system ms: less disturbed than
+    wall time by the other processes of a shared machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", f"{code}\n{REPORT_RSS}", *args],
@@ -99,11 +114,22 @@ def run_once(code: str, env: Mapping[str, str], cwd: str | None = None, args: Se
     elapsed = (time.perf_counter() - started) * 1e3
     if result.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{result.stderr}")
-    return elapsed, result.stdout + result.stderr
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1e3
+    return elapsed, f"{result.stdout}{result.stderr}cpu={cpu}\n"
 
 
 def rss_kib(output: str) -> int:
     return int(next(line for line in output.splitlines() if line.startswith("rss="))[4:])
+
+
+def cpu_ms(output: str) -> float:
+    return float(next(line for line in output.splitlines() if line.startswith("cpu="))[4:])
+
+
+def parts(output: str) -> tuple[float, float]:
+    first, second = next(line for line in output.splitlines() if line.startswith("parts="))[6:].split(",")
+    return float(first), float(second)
 
 
 def interleaved(names: Sequence[str], runs: int) -> list[list[str]]:
@@ -114,20 +140,33 @@ def interleaved(names: Sequence[str], runs: int) -> list[list[str]]:
 def part_one(runs: int) -> None:
     env = {**os.environ, **BASE_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # never contacted
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    for code in CREATION.values():
+    codes = {name: timed(*pair) for name, pair in CREATION.items()}
+    for code in codes.values():
         run_once(code, env)  # warm the bytecode caches
     times: dict[str, list[float]] = {name: [] for name in CREATION}
+    imports: dict[str, list[float]] = {name: [] for name in CREATION}
+    making: dict[str, list[float]] = {name: [] for name in CREATION}
     memory: dict[str, list[int]] = {name: [] for name in CREATION}
+    cpu: dict[str, list[float]] = {name: [] for name in CREATION}
     for order in interleaved(list(CREATION), runs):
         for name in order:
-            elapsed, output = run_once(CREATION[name], env)
+            elapsed, output = run_once(codes[name], env)
             times[name].append(elapsed)
+            imported, made = parts(output)
+            imports[name].append(imported)
+            making[name].append(made)
             memory[name].append(rss_kib(output))
+            cpu[name].append(cpu_ms(output))
     print(f"\nPart 1: a fresh process making a DynamoDB and an SQS client ({runs} runs each, interleaved)\n")
-    print(f"{'':28} {'median ms':>10} {'min ms':>8} {'peak RSS MiB':>13}")
+    print(
+        f"{'':28} {'process ms':>10} {'(min)':>7} {'cpu ms':>7} {'imports ms':>10} {'clients ms':>10} "
+        f"{'peak RSS MiB':>13}"
+    )
     for name in CREATION:
         print(
-            f"{name:28} {statistics.median(times[name]):10.1f} {min(times[name]):8.1f} "
+            f"{name:28} {statistics.median(times[name]):10.1f} {min(times[name]):7.1f} "
+            f"{statistics.median(cpu[name]):7.1f} "
+            f"{statistics.median(imports[name]):10.1f} {statistics.median(making[name]):10.1f} "
             f"{statistics.median(memory[name]) / 1024:13.1f}"
         )
 

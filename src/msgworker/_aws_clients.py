@@ -188,7 +188,8 @@ def _create(service: str, region: str | None, config: Any) -> Any:
             "or pass a client of your own)"
         ) from error
     # Before botocore's own retry handler, which then never sees a retry that cannot fit.
-    client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", _in_time)
+    service_event = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"needs-retry.{service_event}", _RetryInTime(client))
     return client
 
 
@@ -198,27 +199,39 @@ def _session_locked() -> Any:
     return _session[0]
 
 
-def _in_time(
-    attempts: int,
-    response: Any = None,
-    caught_exception: BaseException | None = None,
-    operation: Any = None,
-    **_: Any,
-) -> None:
+class _RetryInTime:
     """``needs-retry`` hook: no opinion (None) while a retry fits before the Lambda ends;
-    otherwise raise what the last attempt got, so no retry starts."""
-    if caught_exception is None and (response is None or response[0].status_code < 300):
-        return None  # a success: nothing to retry anyway
-    invocation = current_invocation()
-    if invocation is None:
-        return None
-    # The longest backoff standard mode may sleep before this retry, then a whole attempt.
-    needed = min(MAX_BACKOFF, 2.0 ** (attempts - 1)) + CONNECT_TIMEOUT + READ_TIMEOUT
-    if invocation.ends - time.monotonic() >= needed:
-        return None
-    if caught_exception is not None:
-        raise caught_exception
-    raise botocore("exceptions").ClientError(response[1], getattr(operation, "name", "call"))
+    otherwise it raises what the client would raise had this been the last attempt allowed,
+    so no retry (and no backoff sleep) starts."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __call__(
+        self,
+        attempts: int,
+        response: Any = None,
+        caught_exception: BaseException | None = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> None:
+        if caught_exception is None and (response is None or response[0].status_code < 300):
+            return  # a success: nothing to retry anyway
+        invocation = current_invocation()
+        if invocation is None:
+            return
+        # The longest backoff standard mode may sleep before this retry, then a whole attempt.
+        needed = min(MAX_BACKOFF, 2.0 ** (attempts - 1)) + CONNECT_TIMEOUT + READ_TIMEOUT
+        if invocation.ends - time.monotonic() >= needed:
+            return
+        if caught_exception is not None:
+            raise caught_exception
+        # The error response as the client raises it: the modelled exception class, so
+        # `except client.exceptions.ThrottlingException` still catches it.
+        parsed = response[1]
+        error = parsed.get("Error", {})
+        kind = self._client.exceptions.from_code(error.get("QueryErrorCode") or error.get("Code"))
+        raise kind(parsed, getattr(operation, "name", "call"))
 
 
 def botocore(module: str) -> Any:
