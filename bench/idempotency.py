@@ -243,8 +243,8 @@ def msgworker_system(probe: Probe, table: str) -> tuple[Callable[[dict[str, Any]
     from pydantic import BaseModel
 
     from msgworker import worker
+    from msgworker._layers import find_layers
     from msgworker.idempotency import DynamoDBStore, idempotent
-    from msgworker.layers import find_layers
 
     class Order(BaseModel):
         order_id: str
@@ -258,7 +258,7 @@ def msgworker_system(probe: Probe, table: str) -> tuple[Callable[[dict[str, Any]
     def handler(order: Order) -> None:
         pass
 
-    (layer,) = find_layers(handler.record_function)
+    (layer,) = find_layers(handler)
     return handler, layer.cache.clear
 
 

@@ -40,11 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Goal, Row, Table, time_calls
 from systems import Order, expected_response, orders_event
 
-from msgworker import Message, worker
+from msgworker import Message, retry, worker
+from msgworker._layers import Batch, mark_layer
 from msgworker.breaker import circuit_breaker
 from msgworker.errors import CircuitOpenError
-from msgworker.layers import Batch, mark_layer
-from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, local_aws
 
 TABLE = "msgworker-breaker"
@@ -105,8 +104,8 @@ class EmptyLayer:
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
-        def wrapper(payload: Any, message: Any = None) -> Any:
-            return function(payload, message)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return function(*args, **kwargs)
 
         mark_layer(wrapper, self)
         return wrapper

@@ -41,7 +41,6 @@ import pytest
 from msgworker import _aws_clients as aws_clients
 from msgworker.errors import CircuitOpenError
 from msgworker.failure_actions._pause_source import RESUME_TARGET_ARN
-from msgworker.layers import call_with, mark_layer
 from msgworker.testing import LambdaContext, LocalAws, local_aws
 
 Handler = Callable[[Any, Any], Any]
@@ -331,10 +330,8 @@ def open_circuit(
     test controls ``reopens_at`` exactly."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-        call = call_with(function)
-
         @functools.wraps(function)
-        def wrapper(payload: Any, message: Any = None) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             if is_open():
                 raise CircuitOpenError(
                     f"circuit {name!r} is open",
@@ -342,9 +339,8 @@ def open_circuit(
                     reopens_at=time.time() + reopens_in,
                     pause_source=pause_source,
                 )
-            return call(payload, message)
+            return function(*args, **kwargs)
 
-        mark_layer(wrapper, object())
         return wrapper
 
     return decorate

@@ -16,7 +16,8 @@ from breaker_helpers import REGION, START, TABLE, FakeClock, Logs, Metrics, Requ
 from dynamodb_servers import dynalite, dynalite_installed
 from moto import mock_aws
 
-from msgworker import Message, PermanentError, worker
+from msgworker import Message, PermanentError, retry, worker
+from msgworker._layers import find_layers
 from msgworker.breaker import (
     BreakerStore,
     CircuitBreaker,
@@ -27,8 +28,6 @@ from msgworker.breaker import (
     circuit_breaker,
 )
 from msgworker.errors import CircuitOpenError, ConfigurationError, NotStartedError
-from msgworker.layers import find_layers
-from msgworker.retrying import retry
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 

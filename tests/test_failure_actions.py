@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 import pytest
 
+from msgworker._layers import Invocation
 from msgworker.errors import PermanentError
 from msgworker.failure_actions import FailureActions, failure_actions
-from msgworker.layers import Invocation
 
 
 class Resolves:

@@ -1,5 +1,5 @@
-"""The contract between worker and per-record layers (msgworker.layers): the invocation a
-layer sees, the batch hooks, and exceptions as decisions."""
+"""The contract between worker and per-record layers (msgworker._layers): the invocation and
+record a layer sees, the batch hooks and their order, and exceptions as decisions."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from msgworker import Message, worker
+from msgworker import Message, current_invocation, current_record, worker
+from msgworker._layers import Batch, Invocation, find_layers, mark_layer
 from msgworker.errors import CircuitOpenError
-from msgworker.layers import Batch, Invocation, call_with, current_invocation, find_layers, mark_layer, takes_message
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 
@@ -29,13 +29,11 @@ class Recorder:
         self.lock = threading.Lock()
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        inner = call_with(function)
-
         @functools.wraps(function)
-        def wrapper(payload: Any, message: Message | None = None) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self.lock:
                 self.seen.append(current_invocation())
-            return inner(payload, message)
+            return function(*args, **kwargs)
 
         mark_layer(wrapper, self)
         return wrapper
@@ -52,7 +50,7 @@ def batch_of(*bodies: str) -> dict[str, Any]:
     return sqs_event([sqs_record(body, message_id=f"m{index}") for index, body in enumerate(bodies)])
 
 
-def test_hooks_run_innermost_first_before_and_outermost_first_after() -> None:
+def test_hooks_run_in_the_wrappers_order_outermost_first_before_and_innermost_first_after() -> None:
     log: list[str] = []
     outer, inner = Recorder("outer", log), Recorder("inner", log)
 
@@ -67,10 +65,50 @@ def test_hooks_run_innermost_first_before_and_outermost_first_after() -> None:
     response = handle(batch_of('{"n": 0}', '{"n": 1}'), LambdaContext(timeout=30))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert log == [
-        *("prepare inner", "prepare outer", "run 0", "run 1"),
-        *("finish outer failures=[1]", "finish inner failures=[1]"),
+        *("prepare outer", "prepare inner", "run 0", "run 1"),
+        *("finish inner failures=[1]", "finish outer failures=[1]"),
     ]
-    assert find_layers(handle.record_function) == [outer, inner]
+    assert find_layers(handle) == [outer, inner]
+
+
+def test_a_prepare_that_stops_the_batch_keeps_the_layers_inside_it_from_preparing() -> None:
+    log: list[str] = []
+
+    class Stopping(Recorder):
+        def prepare(self, batch: Batch) -> None:
+            super().prepare(batch)
+            raise CircuitOpenError("payments is open", name="payments", reopens_at=time.time() + 30)
+
+    outer, inner = Stopping("outer", log), Recorder("inner", log)
+
+    @worker
+    @outer
+    @inner
+    def handle(payload: Any) -> None:
+        log.append("run")
+
+    result = handle.run(batch_of('{"n": 0}', '{"n": 1}'))
+    assert [failure.id for failure in result.failures] == ["m0", "m1"]
+    assert log[0] == "prepare outer" and "prepare inner" not in log and "run" not in log
+
+
+def test_layers_see_the_record_being_run_and_keep_the_signature() -> None:
+    import inspect
+
+    seen: list[tuple[int, str | None]] = []
+    layer = Recorder("only", [])
+
+    @worker
+    @layer
+    def handle(payload: Any, message: Message) -> None:
+        item = current_record()
+        assert item is not None and item.payload is payload and item.message is message
+        seen.append((item.index, item.message.id))
+
+    handle(batch_of('{"n": 0}', '{"n": 1}'))
+    assert seen == [(0, "m0"), (1, "m1")]
+    assert list(inspect.signature(handle).parameters) == ["payload", "message"]
+    assert current_record() is None
 
 
 def test_prepare_sees_every_parsed_record_with_its_message() -> None:
@@ -133,9 +171,9 @@ def test_async_records_see_the_invocation() -> None:
     class AsyncLayer:
         def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
-            async def wrapper(payload: Any, message: Message | None = None) -> Any:
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 seen.append(current_invocation())
-                return await function(payload)
+                return await function(*args, **kwargs)
 
             mark_layer(wrapper, self)
             return wrapper
@@ -155,8 +193,8 @@ def test_a_prepare_hook_that_finds_the_circuit_open_stops_the_whole_batch() -> N
     class OpenBreaker:
         def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
-            def wrapper(payload: Any, message: Message | None = None) -> Any:
-                return function(payload)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return function(*args, **kwargs)
 
             mark_layer(wrapper, self)
             return wrapper
@@ -185,11 +223,11 @@ def test_layer_counts_become_metrics_with_the_batch() -> None:
     class Counting:
         def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
-            def wrapper(payload: Any, message: Message | None = None) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
                 invocation = current_invocation()
                 assert invocation is not None
                 invocation.count("Duplicates")
-                return function(payload)
+                return function(*args, **kwargs)
 
             mark_layer(wrapper, self)
             return wrapper
@@ -203,19 +241,7 @@ def test_layer_counts_become_metrics_with_the_batch() -> None:
     assert ("Duplicates", 2) in added and ("RecordsProcessed", 2) in added
 
 
-def test_call_with_adapts_to_what_the_function_takes() -> None:
-    def payload_only(payload: int) -> int:
-        return payload + 1
-
-    def with_message(payload: int, message: Message | None) -> tuple[int, Message | None]:
-        return payload, message
-
-    assert not takes_message(payload_only) and takes_message(with_message)
-    assert call_with(payload_only)(1, None) == 2
-    assert call_with(with_message)(1, None) == (1, None)
-
-
-def test_plain_workers_run_without_an_invocation() -> None:
+def test_plain_workers_run_with_an_invocation() -> None:
     seen: list[Invocation | None] = []
 
     @worker
@@ -223,4 +249,5 @@ def test_plain_workers_run_without_an_invocation() -> None:
         seen.append(current_invocation())
 
     handle(batch_of('{"n": 0}'))
-    assert seen == [None]
+    assert len(seen) == 1 and seen[0] is not None and seen[0].records[0]["messageId"] == "m0"
+    assert current_invocation() is None

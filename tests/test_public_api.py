@@ -11,15 +11,15 @@ import msgworker
 
 
 def test_every_public_name_resolves_to_an_object_not_a_module() -> None:
+    import msgworker._retry
     import msgworker.breaker
     import msgworker.failure_actions
     import msgworker.idempotency
-    import msgworker.retrying
 
     for name in msgworker.__all__:
         value = getattr(msgworker, name)
         assert not isinstance(value, types.ModuleType), name
-    assert callable(msgworker.retry) and msgworker.retry.__module__ == "msgworker.retrying"
+    assert callable(msgworker.retry) and msgworker.retry.__module__ == "msgworker._retry"
     assert msgworker.circuit_breaker.__module__ == "msgworker.breaker.layer"
     assert msgworker.idempotent.__module__ == "msgworker.idempotency.layer"
     assert msgworker.DeadLetter is msgworker.failure_actions.DeadLetter
@@ -43,7 +43,7 @@ def test_a_plain_worker_imports_none_of_the_optional_parts() -> None:
         "from msgworker.testing import sqs_event, sqs_record\n"
         "handle(sqs_event([sqs_record('{}')]))\n"
         "print(sorted(m for m in ('tenacity', 'boto3', 'msgworker.breaker', 'msgworker.idempotency',"
-        " 'msgworker.retrying', 'msgworker.failure_actions', 'msgworker._aws_clients', 'botocore')"
+        " 'msgworker._retry', 'msgworker.failure_actions', 'msgworker._aws_clients', 'botocore')"
         " if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

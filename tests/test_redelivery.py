@@ -12,8 +12,8 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from esm_emulator import (
@@ -27,14 +27,15 @@ from esm_emulator import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msgworker import worker
+from msgworker import retry, worker
+from msgworker._layers import Invocation
 from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
 from msgworker.failure_actions import MAX_VISIBILITY_TIMEOUT, RedeliveryBackoff, failure_actions
 from msgworker.failure_actions._redelivery import VISIBILITY_LIMIT, visibility_seconds
-from msgworker.layers import Invocation
-from msgworker.retrying import retry
 from msgworker.sources import detect
 from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------
 # The backoff as values
@@ -135,6 +136,20 @@ def queue_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def timed(call: Callable[[], T]) -> tuple[T, float]:
+    """``call()``'s result and the wall-clock seconds it took."""
+    before = time.time()
+    result = call()
+    return result, time.time() - before
+
+
+def until_reopening(reopens_in: float, spent: float) -> range:
+    """The visibility timeouts (whole seconds, at least 1) that keep a record away until a circuit
+    reopening ``reopens_in`` seconds after some moment in a call lasting ``spent`` seconds: exact
+    bounds for however long the call took, so no window on elapsed time is assumed."""
+    return range(max(1, math.ceil(reopens_in - spent)), math.ceil(reopens_in) + 1)
+
+
 def receive(aws: LocalAws, url: str, *, visibility: int | None = None) -> list[dict[str, Any]]:
     options: dict[str, Any] = {"VisibilityTimeout": visibility} if visibility is not None else {}
     answer = aws.client("sqs").receive_message(
@@ -206,8 +221,8 @@ def test_more_than_ten_failures_go_in_calls_of_ten(aws: LocalAws, calls: ApiCall
         raise ConnectionError("down")
 
     calls.clear()
-    result = handler.run({"Records": records}, LambdaContext())
-    assert len(result.failures) == 25
+    response = handler({"Records": records}, LambdaContext())  # run() takes no failure actions
+    assert response is not None and len(response["batchItemFailures"]) == 25
     sizes = [len(request["Entries"]) for request in calls.of("ChangeMessageVisibilityBatch")]
     assert sorted(sizes) == [5, 10, 10]
 
@@ -224,12 +239,12 @@ def test_an_open_circuit_keeps_its_records_invisible_until_it_may_close(aws: Loc
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
     time.sleep(1.5)
     assert receive(aws, queue.url) == []  # the queue's 1 s would have brought it back
 
@@ -251,41 +266,42 @@ def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_in
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
 
 
 def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff(aws: LocalAws, calls: ApiCalls) -> None:
     queue = create_queue_pair(aws, queue_name("longer"), visibility_timeout=30)
-    for body in ("soon", "later"):
-        aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody=body)
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
     emulator = EventSourceMappingEmulator(aws, lambda event, context: None, queue_url=queue.url)
     records = [emulator.record(message) for message in receive(aws, queue.url)]
-    for record in records:
-        record["attributes"]["ApproximateReceiveCount"] = "4"
-    reopens = {"soon": time.time() + 2, "later": time.time() + 500}
-    failures = {
-        index: CircuitOpenError("open", name="payments", reopens_at=reopens[record["body"]])
-        for index, record in enumerate(records)
-    }
+    records[0]["attributes"]["ApproximateReceiveCount"] = "4"
     source, _ = detect({"Records": records}, "auto")
 
-    def timeouts(redelivery: object) -> dict[str, int]:
+    def visibility(redelivery: object, reopens_in: float) -> tuple[int, float]:
+        actions = failure_actions(redelivery=redelivery)
         calls.clear()
-        remaining = failure_actions(redelivery=redelivery).apply(Invocation(source, records=records), failures)
-        assert remaining == failures, "visibility resolves nothing: the records stay failed"
-        [request] = calls.of("ChangeMessageVisibilityBatch")
-        bodies = {record["receiptHandle"]: record["body"] for record in records}
-        return {bodies[entry["ReceiptHandle"]]: entry["VisibilityTimeout"] for entry in request["Entries"]}
 
-    with_backoff = timeouts(RedeliveryBackoff(base=10, jitter=False))
-    assert with_backoff["soon"] == 80, "the backoff for receive 4 is longer than the circuit's 2 s"
-    assert with_backoff["later"] in (500, 501)
-    assert timeouts(None)["soon"] in (2, 3)
+        def apply() -> dict[int, BaseException]:
+            failures = {0: CircuitOpenError("open", name="payments", reopens_at=time.time() + reopens_in)}
+            remaining = actions.apply(Invocation(source, records=records), failures)
+            assert remaining == failures, "visibility resolves nothing: the record stays failed"
+            return remaining
+
+        _, spent = timed(apply)
+        [request] = calls.of("ChangeMessageVisibilityBatch")
+        return int(request["Entries"][0]["VisibilityTimeout"]), spent
+
+    backoff = RedeliveryBackoff(base=10, jitter=False)
+    assert visibility(backoff, 2)[0] == 80  # the backoff (10 x 2^3) is the longer
+    later, spent = visibility(backoff, 500)
+    assert later in until_reopening(500, spent)
+    soon, spent = visibility(None, 2)
+    assert soon in until_reopening(2, spent)
 
 
 def test_records_that_never_started_keep_the_queues_visibility(aws: LocalAws, calls: ApiCalls) -> None:
@@ -341,10 +357,10 @@ def test_a_failed_change_leaves_the_record_failed_and_warns_once_per_container(
     capsys.readouterr()
     for _ in range(3):
         # Receipt handles SQS never issued: every entry of the batch call fails.
-        result = handler.run(sqs_event(["{}", "{}"], queue=name), LambdaContext())
-        assert len(result.failures) == 2
+        response = handler(sqs_event(["{}", "{}"], queue=name), LambdaContext())
+        assert response is not None and len(response["batchItemFailures"]) == 2
     assert len(calls.of("ChangeMessageVisibilityBatch")) == 3
-    warnings = [line for line in log_lines(capsys.readouterr().out) if "visibility timeout" in line["message"]]
+    warnings = [line for line in log_lines(capsys.readouterr().out) if "visibility timeout" in line.get("message", "")]
     assert len(warnings) == 1
     assert warnings[0]["level"] == "WARNING"
     assert "ReceiptHandleIsInvalid" in warnings[0]["message"]

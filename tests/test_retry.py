@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from tenacity import wait_fixed
 
-from msgworker import Message, PermanentError, worker
+from msgworker import Message, PermanentError, Retry, retry, worker
+from msgworker._layers import Invocation, current_invocation, find_layers
 from msgworker.errors import CircuitOpenError, IdempotencyInProgressError
-from msgworker.layers import Invocation, current_invocation, find_layers
-from msgworker.retrying import Retry, retry
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 
@@ -181,8 +180,8 @@ def test_outside_worker_without_deadline_there_is_no_time_limit() -> None:
 
 def test_each_retry_logs_a_warning_with_attempt_error_type_and_message_id() -> None:
     logs = Logs()
-    decorated = retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=logs)(Flaky(2))
-    decorated({}, Message.of(id="m-42"))
+    handler = worker(retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=logs)(Flaky(2)))
+    assert handler(sqs_event([sqs_record("{}", message_id="m-42")])) == {"batchItemFailures": []}
     assert [extra["attempt"] for _, extra in logs.records] == [1, 2]
     assert {extra["error_type"] for _, extra in logs.records} == {"ConnectionError"}
     assert {extra["message_id"] for _, extra in logs.records} == {"m-42"}
@@ -198,8 +197,50 @@ def test_the_message_is_passed_on_to_functions_that_take_it() -> None:
 
     message = Message.of(id="m-1")
     handle({}, message)
-    handle({})
+    handle({}, message=None)
     assert seen == [message, None]
+
+
+def test_any_function_keeps_its_signature_and_arguments() -> None:
+    import inspect
+
+    calls: list[tuple[Any, ...]] = []
+
+    @retry(attempts=2, on=(ConnectionError,), sleep=lambda seconds: None)
+    def charge(customer: str, amount: float, *, currency: str = "EUR") -> str:
+        calls.append((customer, amount, currency))
+        if len(calls) == 1:
+            raise ConnectionError("down")
+        return f"{customer}:{amount}{currency}"
+
+    @retry()
+    def ping() -> str:
+        return "pong"
+
+    @retry()
+    def pair(a: int, b: int, *, c: int = 1) -> int:
+        return a + b + c
+
+    assert charge("c-1", 5.0, currency="USD") == "c-1:5.0USD"
+    assert calls == [("c-1", 5.0, "USD")] * 2
+    assert ping() == "pong"
+    assert list(inspect.signature(charge).parameters) == ["customer", "amount", "currency"]
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'b'"):
+        pair(1)  # type: ignore[call-arg]
+
+
+def test_an_async_function_with_any_signature() -> None:
+    calls: list[int] = []
+
+    @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None)
+    async def fetch(n: int, *, scale: int = 1) -> int:
+        calls.append(n)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+        return n * scale
+
+    assert asyncio.run(fetch(2, scale=5)) == 10
+    assert calls == [2, 2, 2]
 
 
 def test_retry_is_a_layer_with_the_function_behind_it() -> None:
@@ -294,46 +335,61 @@ def test_under_worker_transient_errors_are_retried_and_counted_as_retries_metric
 
 
 def test_under_worker_no_attempt_starts_after_the_invocation_deadline() -> None:
-    # 1.4 s left and a 1.0 s margin: records may start for 0.4 s. With waits of 0.05,
-    # 0.1, 0.2, 0.4... the retries must stop well before the 20 attempts allowed.
+    # 60 s left and a 1 s margin: records may start for 59 s. The waits double from 1 s
+    # (no jitter); 1, 2, ... 32 each end before the deadline, the next (64 s) would not, so
+    # retry gives up then instead of sleeping into the margin. The sleep is injected: nothing waits.
     flaky = Flaky(100)
     seen: list[Invocation | None] = []
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        invocation = seen[0]
+        assert invocation is not None and time.monotonic() + seconds < invocation.deadline
+        waits.append(seconds)
 
     def function(payload: Any) -> None:
         seen.append(current_invocation())
         flaky(payload)
 
-    handle = worker(timeout_margin=1.0)(
-        retry(attempts=20, initial=0.05, maximum=5.0, jitter=False, on=(ConnectionError,), logger=Logs())(function)
+    layer = retry(
+        attempts=20, initial=1.0, maximum=100.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs()
     )
-    started = time.monotonic()
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=1400))
-    elapsed = time.monotonic() - started
+    handle = worker(timeout_margin=1.0)(layer(function))
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=60_000))
 
     invocation = seen[0]
     assert invocation is not None
-    assert 1 <= flaky.calls < 20
+    assert waits == [1, 2, 4, 8, 16, 32]
+    assert flaky.calls == 7
     assert all(moment < invocation.deadline for moment in flaky.started)
-    # Gave up at once instead of sleeping into the margin: well within the Lambda's time.
-    assert time.monotonic() < invocation.ends and elapsed < 1.4
     [failure] = result.failures
     assert failure.error is flaky.raised[-1]
 
 
 def test_under_worker_with_no_time_left_the_first_failure_is_final() -> None:
+    # The first wait (60 s, no jitter) alone would end past the deadline (29.5 s away).
+    waits, sleep = planned()
     flaky = Flaky(100)
-    handle = worker(timeout_margin=0.5)(retry(attempts=5, initial=1.0, on=(ConnectionError,), logger=Logs())(flaky))
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=900))
-    assert flaky.calls == 1
+    layer = retry(
+        attempts=5, initial=60.0, maximum=60.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs()
+    )
+    handle = worker(timeout_margin=0.5)(layer(flaky))
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=30_000))
+    assert flaky.calls == 1 and waits == []
     assert result.failures[0].error is flaky.raised[0]
 
 
 def test_under_worker_async_functions_also_respect_the_deadline() -> None:
     starts: list[float] = []
     deadlines: list[float] = []
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        assert time.monotonic() + seconds < deadlines[0]
+        waits.append(seconds)
 
     @worker(timeout_margin=1.0)
-    @retry(attempts=20, initial=0.05, jitter=False, on=(ConnectionError,), logger=Logs())
+    @retry(attempts=20, initial=1.0, maximum=100.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs())
     async def handle(payload: Any) -> None:
         invocation = current_invocation()
         assert invocation is not None
@@ -341,7 +397,8 @@ def test_under_worker_async_functions_also_respect_the_deadline() -> None:
         starts.append(time.monotonic())
         raise ConnectionError(f"attempt {len(starts)}")
 
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=1300))
-    assert 1 <= len(starts) < 20
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=60_000))
+    assert waits == [1, 2, 4, 8, 16, 32]
+    assert len(starts) == 7
     assert all(moment < deadlines[0] for moment in starts)
     assert str(result.failures[0].error) == f"attempt {len(starts)}"

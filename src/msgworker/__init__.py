@@ -10,6 +10,8 @@ The per-record decorators and the failure options are imported on first use (mod
 
 from typing import TYPE_CHECKING, Any
 
+from ._layers import current_invocation, current_record
+from ._worker import DEFAULT_TIMEOUT_MARGIN, Worker, worker
 from .errors import (
     BatchReportError,
     CircuitOpenError,
@@ -25,24 +27,22 @@ from .errors import (
     RecordsFailedError,
     UnrecognisedEventError,
 )
-from .layers import current_invocation
 from .message import Envelope, Message
 from .outcome import BatchResult, RecordFailure
-from .worker import DEFAULT_TIMEOUT_MARGIN, Worker, worker
 
 if TYPE_CHECKING:
+    from ._retry import Retry, retry
     from .breaker import CircuitBreaker, circuit_breaker
     from .failure_actions import DeadLetter, RedeliveryBackoff
     from .idempotency import Idempotency, idempotent
-    from .retrying import Retry, retry
 
 _LAZY = {
     "circuit_breaker": "breaker",
     "CircuitBreaker": "breaker",
     "idempotent": "idempotency",
     "Idempotency": "idempotency",
-    "retry": "retrying",
-    "Retry": "retrying",
+    "retry": "_retry",
+    "Retry": "_retry",
     "RedeliveryBackoff": "failure_actions",
     "DeadLetter": "failure_actions",
 }
@@ -86,6 +86,7 @@ __all__ = [
     "Worker",
     "circuit_breaker",
     "current_invocation",
+    "current_record",
     "idempotent",
     "retry",
     "worker",

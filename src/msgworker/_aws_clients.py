@@ -39,11 +39,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
+from ._layers import current_invocation
 from .errors import ConfigurationError
-from .layers import current_invocation
 
 ATTEMPTS = 3
 """Attempts per call, the first included (botocore's ``total_max_attempts``)."""
@@ -222,7 +221,7 @@ class _RetryInTime:
             return
         # The longest backoff standard mode may sleep before this retry, then a whole attempt.
         needed = min(MAX_BACKOFF, 2.0 ** (attempts - 1)) + CONNECT_TIMEOUT + READ_TIMEOUT
-        if invocation.ends - time.monotonic() >= needed:
+        if invocation.ends - invocation.clock() >= needed:
             return
         if caught_exception is not None:
             raise caught_exception

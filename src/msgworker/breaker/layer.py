@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from .._aws_clients import prepare
+from .._layers import Batch, Invocation, current_invocation, is_async, mark_layer
 from ..errors import CircuitOpenError, ConfigurationError, MsgworkerError, PermanentError
-from ..layers import Batch, Invocation, current_invocation, mark_fast_path, mark_layer, takes_message
-from ..message import Message
 from .dynamodb import TABLE_ENV, DynamoDBStore
 from .machine import (
     Admission,
@@ -54,6 +52,8 @@ from .machine import (
 from .store import BreakerStore
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+P = ParamSpec("P")
+R = TypeVar("R")
 STORE_ERROR_LOG_INTERVAL = 60.0
 """Seconds between two warnings about an unreachable store, per breaker."""
 
@@ -129,10 +129,6 @@ class CircuitBreaker:
         self._snapshot: Snapshot | None = None
         self._read_at = -math.inf
         self._closed_until = -math.inf
-        # The same time on time.monotonic(), for worker's fast path. Only the real clock
-        # converts: a fake one (tests) keeps the wrappers.
-        self._real_clock = clock is time.time
-        self._closed_until_monotonic = -math.inf
         self._local_view = False  # the cached snapshot is this container's own (store unreachable)
         self._lock = threading.Lock()  # guards the cached snapshot and pending counts
         self._read_lock = threading.Lock()  # one store read at a time per container
@@ -144,85 +140,44 @@ class CircuitBreaker:
 
     # -- the decorator -------------------------------------------------------------
 
-    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        # One wrapper per shape of function, so that a call costs one frame and one clock
-        # read while closed: no adapter for functions that take only the payload.
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        # While the cache says closed, a call costs one clock read and one try.
         admit, failed, succeeded, clock = self._admit_slowly, self._failed, self._succeeded, self._clock
-        passes_message = takes_message(function)
         wrapper: Callable[..., Any]
 
-        if inspect.iscoroutinefunction(inspect.unwrap(function)):
-            if passes_message:
+        if is_async(function):
+            call_async = cast(Callable[..., Awaitable[Any]], function)
 
-                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    probe = None if clock() < self._closed_until else admit()
-                    try:
-                        result = await function(payload, message)
-                    except BaseException as error:
-                        failed(probe, error)
-                        raise
-                    if probe is not None:
-                        succeeded(probe)
-                    return result
-
-            else:
-
-                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    probe = None if clock() < self._closed_until else admit()
-                    try:
-                        result = await function(payload)
-                    except BaseException as error:
-                        failed(probe, error)
-                        raise
-                    if probe is not None:
-                        succeeded(probe)
-                    return result
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                probe = None if clock() < self._closed_until else admit()
+                try:
+                    result = await call_async(*args, **kwargs)
+                except BaseException as error:
+                    failed(probe, error)
+                    raise
+                if probe is not None:
+                    succeeded(probe)
+                return result
 
             wrapper = async_wrapper
         else:
-            if passes_message:
 
-                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    probe = None if clock() < self._closed_until else admit()
-                    try:
-                        result = function(payload, message)
-                    except BaseException as error:
-                        failed(probe, error)
-                        raise
-                    if probe is not None:
-                        succeeded(probe)
-                    return result
-
-            else:
-
-                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    probe = None if clock() < self._closed_until else admit()
-                    try:
-                        result = function(payload)
-                    except BaseException as error:
-                        failed(probe, error)
-                        raise
-                    if probe is not None:
-                        succeeded(probe)
-                    return result
+            @functools.wraps(function)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                probe = None if clock() < self._closed_until else admit()
+                try:
+                    result = function(*args, **kwargs)
+                except BaseException as error:
+                    failed(probe, error)
+                    raise
+                if probe is not None:
+                    succeeded(probe)
+                return result
 
             wrapper = sync_wrapper
-        functools.update_wrapper(wrapper, function)
         mark_layer(wrapper, self)
-        if self._real_clock and not inspect.iscoroutinefunction(wrapper):
-            # worker may bypass the wrapper while the cache says closed.
-            mark_fast_path(wrapper, function, self._recover_closed, self._closed_until_on_monotonic)
-        return wrapper
-
-    def _closed_until_on_monotonic(self) -> float:
-        """Until when (``time.monotonic()``) the cached state says closed: calls before it
-        skip admission."""
-        return self._closed_until_monotonic
-
-    def _recover_closed(self, error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
-        """The wrapper's handling of a failed call admitted while closed (no probe)."""
-        self._failed(None, error)
-        raise error
+        return cast(Callable[P, R], wrapper)
 
     # -- batch hooks -----------------------------------------------------------------
 
@@ -311,10 +266,6 @@ class CircuitBreaker:
         self._read_at = now
         # The hot path's only test: calls before this time run without asking anything.
         self._closed_until = now + self.cache_seconds if snapshot.state is CircuitState.CLOSED else -math.inf
-        if self._real_clock:  # converted once here rather than once per batch
-            self._closed_until_monotonic = (
-                time.monotonic() + (self._closed_until - time.time()) if self._closed_until > -math.inf else -math.inf
-            )
 
     # -- admission -------------------------------------------------------------------
 

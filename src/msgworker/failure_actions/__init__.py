@@ -22,7 +22,7 @@ Example:
     >>> [type(action).__name__ for action in actions.actions]
     ['DeadLetterAction', 'VisibilityAction', 'PauseSourceAction']
     >>> from msgworker.errors import PermanentError
-    >>> from msgworker.layers import Invocation
+    >>> from msgworker._layers import Invocation
     >>> actions.apply(Invocation(), {0: PermanentError("bad total")})  # not SQS: nothing to act on
     {0: PermanentError('bad total')}
 """
@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..layers import Invocation
+from .._layers import Invocation
 from ..observability import LoggerLike
 from ._aws import AwsAccess
 from ._dead_letter import (

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .._aws_clients import aws_client
-from ..layers import Invocation
+from .._layers import Invocation
 from ..observability import LoggerLike, default_logger
 
 Failures = Mapping[int, BaseException]
@@ -132,7 +131,7 @@ class AwsAccess:
 
     def time_left(self, invocation: Invocation, what: str) -> bool:
         """Is there Lambda time left for one more call? If not, say so (once)."""
-        if invocation.ends - time.monotonic() >= MIN_SECONDS_FOR_A_CALL:
+        if invocation.ends - invocation.clock() >= MIN_SECONDS_FOR_A_CALL:
             return True
         self.warn_once(
             ("out-of-time", what),

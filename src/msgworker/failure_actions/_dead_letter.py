@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._layers import Invocation
 from ..errors import PermanentError
-from ..layers import Invocation
 from ._aws import (
     AwsAccess,
     Failures,

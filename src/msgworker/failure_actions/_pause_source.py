@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .._layers import Invocation
 from ..errors import CircuitOpenError
-from ..layers import Invocation
 from ._aws import AwsAccess, Failures, error_code, sqs_failures
 
 SCHEDULER_ROLE_ENV = "MSGWORKER_SCHEDULER_ROLE_ARN"

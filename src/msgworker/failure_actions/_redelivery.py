@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._layers import Invocation
 from ..errors import CircuitOpenError, NotStartedError
-from ..layers import Invocation
 from ._aws import (
     AwsAccess,
     Failures,

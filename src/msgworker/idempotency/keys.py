@@ -1,12 +1,16 @@
-"""What identifies a record for idempotency: key functions, the payload hash, namespacing.
+"""What identifies a call for idempotency: keys, the payload hash, namespacing.
 
-A key function takes ``(payload, message)`` and returns a string. :func:`key_function`
-turns what a user passes to ``idempotent(key=...)`` into one:
+:class:`CallKeys` turns what a user passes to ``idempotent(key=...)`` into the key and
+the validation hash of one call, for the decorated function's own signature:
 
-- ``None``: :func:`payload_hash`, the SHA-256 of the canonical JSON of the payload;
-- a field name or dotted path (``"order_id"``, ``"customer.id"``): :func:`field`, which
-  reads attributes of models and items of mappings alike;
-- any callable taking ``(payload, message)`` or just ``(payload)``.
+- a field name or dotted path (``"order_id"``, ``"order.customer.id"``): when its first
+  name is a parameter of the function, the path starts at that argument; otherwise at
+  the first argument (the payload of a record function). Each step reads attributes of
+  models and items of mappings alike (:func:`field`);
+- a callable: called with the function's own arguments; on a record function under
+  ``worker`` a callable taking two positional parameters gets ``(payload, message)``;
+- ``None``: the SHA-256 of the canonical JSON of the payload (of the arguments, for a
+  function that is not a record function).
 
 Stored ids are ``"{name}#{key}"`` (:func:`namespaced`), so functions sharing one table
 never see each other's keys.
@@ -15,6 +19,7 @@ never see each other's keys.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,8 +28,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from ..errors import PermanentError
-from ..layers import takes_message
+from ..errors import ConfigurationError, PermanentError
 from ..message import Message
 
 KeyFunction = Callable[[Any, "Message | None"], str]
@@ -128,34 +132,153 @@ class field:
         return key_text(value)
 
 
-def key_function(spec: KeySpec) -> KeyFunction:
-    """Turn ``idempotent(key=...)`` into a ``(payload, message) -> str`` function.
+def check_key(spec: object) -> None:
+    """Refuse a malformed ``key=`` when the handler module is imported."""
+    if spec is None or callable(spec):
+        return
+    if not isinstance(spec, str):
+        raise ConfigurationError(
+            f"idempotent(key=...) takes a field name, a dotted path or a callable, not {type(spec).__name__}"
+        )
+    field(spec)
+
+
+class CallKeys:
+    """The key and the validation hash of each call of one decorated function.
 
     Example:
-        >>> key_function("order_id")({"order_id": "o-1"}, None)
+        >>> def charge(order_id: str, amount: float, *, currency: str = "EUR") -> None: ...
+        >>> keys = CallKeys("order_id", charge)
+        >>> keys.of_call(("o-1", 5.0), {"currency": "USD"})[0]
         'o-1'
-        >>> key_function(lambda order: order["order_id"].upper())({"order_id": "o-1"}, None)
-        'O-1'
+        >>> CallKeys("customer.id", lambda order: None).of_record({"customer": {"id": 7}}, None)[0]
+        '7'
     """
-    if spec is None:
-        return payload_hash
-    if isinstance(spec, str):
-        return field(spec)
-    if not callable(spec):
-        raise TypeError(f"idempotent(key=...) takes a field name, a dotted path or a callable, not {spec!r}")
-    function = spec
-    with_message = takes_message(function)
 
-    def user_key(payload: Any, message: Message | None) -> str:
-        value = function(payload, message) if with_message else function(payload)
-        if value is None or value == "":
+    def __init__(self, spec: KeySpec, function: Callable[..., Any]) -> None:
+        check_key(spec)
+        self._spec = spec
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(function)
+        except (TypeError, ValueError):
+            self._signature = None
+        parameters = list(self._signature.parameters.values()) if self._signature is not None else []
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._record_takes_message = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        self._names = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        self._root: str | None = None
+        self._path: field | None = None
+        if isinstance(spec, str):
+            first, _, rest = spec.partition(".")
+            if first in self._names:
+                self._root, self._path = first, field(rest) if rest else None
+            elif self._signature is not None and not parameters:
+                raise ConfigurationError(
+                    f"idempotent(key={spec!r}) names a field of the first argument, but "
+                    f"{getattr(function, '__qualname__', function)!r} takes no arguments: pass key= a callable"
+                )
+            else:
+                self._path = field(spec)
+        self._key_takes_message = callable(spec) and _positional_count(spec) >= 2
+
+    def of_record(self, payload: Any, message: Message | None) -> tuple[str, str]:
+        """The key and payload hash of a record function called by ``worker``."""
+        validation = payload_hash(payload)
+        spec = self._spec
+        if spec is None:
+            return validation, validation
+        if callable(spec):
+            value = spec(payload, message) if self._key_takes_message else spec(payload)
+            return _checked(spec, value), validation
+        args = (payload, message) if self._record_takes_message else (payload,)
+        return self._from_path(args, {}), validation
+
+    def of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+        """The key and arguments hash of any other call of the function."""
+        validation = arguments_hash(self._bound(args, kwargs))
+        spec = self._spec
+        if spec is None:
+            return validation, validation
+        if callable(spec):
+            return _checked(spec, spec(*args, **kwargs)), validation
+        return self._from_path(args, kwargs), validation
+
+    def _bound(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self._signature is None:
+            return {**{str(i): value for i, value in enumerate(args)}, **kwargs}
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError:
+            return {**{str(i): value for i, value in enumerate(args)}, **kwargs}  # the call itself will say why
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def _from_path(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        if self._root is not None:
+            value = self._bound(args, kwargs).get(self._root)
+            if self._path is None:
+                if value is None or value == "":
+                    raise PermanentError(
+                        f"idempotency key argument {self._root!r} is missing or empty: every call needs a value there"
+                    )
+                return key_text(value)
+            return self._path(value)
+        assert self._path is not None
+        if not args:
             raise PermanentError(
-                f"idempotency key function {getattr(function, '__qualname__', function)!r} returned {value!r}: "
-                "it must return a non-empty key for every record"
+                f"idempotency key {self._path.path!r} is read from the first argument, and the call passed none"
             )
-        return key_text(value)
+        return self._path(args[0])
 
-    return user_key
+
+def arguments_hash(arguments: Mapping[str, Any]) -> str:
+    """The hash of a call: of its one argument as :func:`payload_hash` has it (so a record
+    function called directly hashes as under ``worker``), else of the arguments that have
+    a JSON form (models, dataclasses, mappings, sequences, scalars). Others (clients,
+    sessions, callables) are left out, so two calls with equal data hash alike.
+
+    Example:
+        >>> arguments_hash({"order": {"id": 1}}) == payload_hash({"id": 1})
+        True
+        >>> arguments_hash({"order_id": "o-1", "client": object()}) == arguments_hash({"order_id": "o-1", "n": 1})
+        False
+    """
+    if len(arguments) == 1:
+        return payload_hash(next(iter(arguments.values())))
+    return payload_hash({name: value for name, value in arguments.items() if _has_json_form(value)})
+
+
+def _has_json_form(value: Any) -> bool:
+    if value is None or isinstance(value, str | bytes | bool | int | float | Decimal | UUID | Enum):
+        return True
+    if isinstance(value, Mapping | list | tuple):
+        return True
+    from datetime import date, time
+
+    if isinstance(value, date | time):
+        return True
+    import dataclasses
+
+    return dataclasses.is_dataclass(value) or hasattr(value, "model_dump")
+
+
+def _positional_count(function: Callable[..., Any]) -> int:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _checked(function: Callable[..., Any], value: Any) -> str:
+    if value is None or value == "":
+        raise PermanentError(
+            f"idempotency key function {getattr(function, '__qualname__', function)!r} returned an empty key: "
+            "it must return a non-empty key for every call"
+        )
+    return key_text(value)
 
 
 def namespaced(name: str, key: str) -> str:
@@ -187,12 +310,14 @@ def default_name(function: Callable[..., Any]) -> str:
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "CallKeys",
     "KeyFunction",
     "KeySpec",
+    "arguments_hash",
     "canonical_json",
+    "check_key",
     "default_name",
     "field",
-    "key_function",
     "key_text",
     "namespaced",
     "payload_hash",

@@ -21,7 +21,6 @@ waits for them (one more round trip). A plain call does the three steps in order
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import logging
 import threading
@@ -32,25 +31,26 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from .._aws_clients import prepare
+from .._layers import Batch, Invocation, Item, current_invocation, is_async, is_record_call, mark_layer
 from ..errors import (
     ConfigurationError,
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     IdempotencyStoreError,
 )
-from ..layers import Batch, Invocation, call_with, current_invocation, mark_layer
 from ..message import Message
 from .cache import DEFAULT_CACHE_SIZE, CompletedCache, CompletedEntry
 from .dynamodb import shared_store
-from .keys import KeySpec, default_name, key_function, namespaced, payload_hash
+from .keys import CallKeys, KeySpec, check_key, default_name, namespaced
 from .store import COMPLETED, Claim, IdempotencyStore, StoredRecord
 
 logger = logging.getLogger("msgworker.idempotency")
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DEFAULT_TTL = 3600
 LEASE_WITHOUT_LAMBDA = 900.0
@@ -169,8 +169,7 @@ class Idempotency:
         self.function = function
         self.name = name if name is not None else default_name(function)
         self._named = name is not None
-        self.key_of = key_function(key)
-        self._key_is_hash = key is None
+        self.keys = CallKeys(key, function)
         self.table = table
         self.ttl = ttl
         self.lease = lease
@@ -181,7 +180,6 @@ class Idempotency:
         self._store = store
         if store is None:
             prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
-        self._call = call_with(function)
         self.clock: Callable[[], float] = time.time
         """Wall clock (epoch seconds); leases and expirations are compared across machines."""
 
@@ -207,8 +205,15 @@ class Idempotency:
 
     def identify(self, payload: Any, message: Message | None) -> tuple[str, str]:
         """The stored id and the payload hash of a record."""
-        validation = payload_hash(payload)
-        key = validation if self._key_is_hash else self.key_of(payload, message)
+        key, validation = self.keys.of_record(payload, message)
+        return namespaced(self.name, key), validation
+
+    def identify_call(self, args: tuple[Any, ...], kwargs: dict[str, Any], item: Item | None) -> tuple[str, str]:
+        """The stored id and validation hash of a call: a record's when ``worker`` is
+        calling the record function (``item``), else the call's own arguments'."""
+        if item is not None:
+            return self.identify(item.payload, item.message)
+        key, validation = self.keys.of_call(args, kwargs)
         return namespaced(self.name, key), validation
 
     def _lease_end(self, invocation: Invocation | None, now: float) -> float:
@@ -534,10 +539,9 @@ class Idempotency:
 
     # -- one record alone (a plain call, or a record no prepare saw) -------------------------------
 
-    def _start_alone(self, payload: Any, message: Message | None, invocation: Invocation | None) -> Entry:
-        """Identify one record and look it up in the warm cache; ``CLAIMED`` means "claim it now"."""
+    def _start_alone(self, key: str, validation: str, invocation: Invocation | None) -> Entry:
+        """Look one call up in the warm cache; ``CLAIMED`` means "claim it now"."""
         now = self.clock()
-        key, validation = self.identify(payload, message)
         entry = Entry(-1, key, validation)
         cached = self.cache.get(key, now)
         if cached is not None:
@@ -584,48 +588,42 @@ class Idempotency:
                 extra={"key": entry.key, "error": str(error)},
             )
 
-    def run_alone(self, payload: Any, message: Message | None, invocation: Invocation | None) -> Any:
-        entry = self._start_alone(payload, message, invocation)
+    def run_alone(self, identity: tuple[str, str], invocation: Invocation | None, call: Callable[[], Any]) -> Any:
+        entry = self._start_alone(*identity, invocation)
         if entry.status is Status.CLAIMED:
             self._claim_alone(entry, self.clock())
         if entry.status is not Status.CLAIMED:
             if self._verdict(entry, invocation) is Decision.RETURN:
                 return self._decode(entry.result)
-            return self._call(payload, message)  # unguarded, by the user's choice
+            return call()  # unguarded, by the user's choice
         try:
-            result = self._call(payload, message)
+            result = call()
         except Exception:
             self._release_alone(entry)
             raise
         self._end_alone(entry, invocation, result)
         return result
 
-    async def run_alone_async(self, payload: Any, message: Message | None, invocation: Invocation | None) -> Any:
+    async def run_alone_async(
+        self, identity: tuple[str, str], invocation: Invocation | None, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
         import asyncio  # only async functions need it (importing it costs ~15 ms of cold start)
 
-        entry = self._start_alone(payload, message, invocation)
+        entry = self._start_alone(*identity, invocation)
         executor = self.store.executor if entry.status is Status.CLAIMED else None
         if executor is not None:
             await asyncio.wrap_future(executor.submit(self._claim_alone, entry, self.clock()))
         if entry.status is not Status.CLAIMED:
             if self._verdict(entry, invocation) is Decision.RETURN:
                 return self._decode(entry.result)
-            return await self._call(payload, message)
+            return await call()
         try:
-            result = await self._call(payload, message)
+            result = await call()
         except Exception:
             await asyncio.wrap_future(self.store.executor.submit(self._release_alone, entry))
             raise
         await asyncio.wrap_future(self.store.executor.submit(self._end_alone, entry, invocation, result))
         return result
-
-
-def _is_async(function: Callable[..., Any]) -> bool:
-    unwrapped = inspect.unwrap(function)
-    return any(
-        inspect.iscoroutinefunction(candidate)
-        for candidate in (function, unwrapped, getattr(unwrapped, "__call__", None))  # noqa: B004
-    )
 
 
 def idempotent(
@@ -640,16 +638,20 @@ def idempotent(
     on_store_error: OnStoreError = "fail",
     cache_size: int = DEFAULT_CACHE_SIZE,
     store: IdempotencyStore | None = None,
-) -> Callable[[F], F]:
-    """Run the decorated record function at most once per key within ``ttl`` seconds.
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated function at most once per key within ``ttl`` seconds.
 
-    Works under ``@worker`` (claims for a whole batch in one round trip) and on a plain
-    function called as ``f(payload)`` or ``f(payload, message)``.
+    Works on a record function under ``@worker`` (claims for a whole batch in one round
+    trip) and on any other function, sync or ``async def``, with any signature, which it
+    keeps.
 
     Args:
-        key: what identifies a record: a field name or dotted path of the payload
-            (``"order_id"``, ``"customer.id"``; models and dicts alike), a callable
-            ``(payload, message) -> str``, or ``None`` for the SHA-256 of the payload.
+        key: what identifies a call: a name or dotted path (``"order_id"``,
+            ``"order.customer.id"``; models and dicts alike) that starts at the argument
+            of that name, or else at the first argument (a record function's payload); a
+            callable taking the function's own arguments (on a record function, one taking
+            two gets ``(payload, message)``); or ``None`` for the SHA-256 of the payload
+            (of the arguments that have a JSON form, on other functions).
         table: the DynamoDB table; ``None`` reads ``MSGWORKER_IDEMPOTENCY_TABLE`` at first use.
         name: the namespace of this function's keys (stored ids are ``"{name}#{key}"``).
             Defaults to ``module.qualname`` of the function, which changes if you rename
@@ -691,12 +693,12 @@ def idempotent(
     check_options(
         name=name, ttl=ttl, lease=lease, on_payload_mismatch=on_payload_mismatch, on_store_error=on_store_error
     )
-    key_function(key)  # a malformed key path fails here, at import
+    check_key(key)  # a malformed key path fails here, at import
 
-    def decorate(function: F) -> F:
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
         if not callable(function):
             raise TypeError(
-                f"idempotent(...) decorates a record function, got {type(function).__name__}: "
+                f"idempotent(...) decorates a function, got {type(function).__name__}: "
                 "write @idempotent() or @idempotent(key=...), not a bare @idempotent"
             )
         layer = Idempotency(
@@ -712,35 +714,43 @@ def idempotent(
             on_store_error=on_store_error,
             cache_size=cache_size,
         )
-        call = layer._call
-        wrapper: Callable[..., Any]
 
-        if _is_async(function):
+        def batch_entry(args: tuple[Any, ...]) -> tuple[Item | None, Invocation | None, BatchState | None]:
+            # Under worker, a call of the record function itself finds its claim made in
+            # prepare; anything else (a helper, a plain call) claims on its own.
+            invocation = current_invocation()
+            item = is_record_call(args) if invocation is not None else None
+            state = invocation.state.get(layer) if invocation is not None and item is not None else None
+            return item, invocation, state
+
+        wrapper: Callable[..., Any]
+        if is_async(function):
+            call_async = cast(Callable[..., Awaitable[Any]], function)
 
             @functools.wraps(function)
-            async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
-                invocation = current_invocation()
-                state = invocation.state.get(layer) if invocation is not None else None
-                entry = state.entry_for(message) if state is not None else None
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                item, invocation, state = batch_entry(args)
+                entry = state.entry_for(item.message) if state is not None and item is not None else None
                 if entry is None or state is None or invocation is None:
-                    return await layer.run_alone_async(payload, message, invocation)
-                return await layer.run_batch_record_async(entry, state, invocation, lambda: call(payload, message))
+                    identity = layer.identify_call(args, kwargs, item)
+                    return await layer.run_alone_async(identity, invocation, lambda: call_async(*args, **kwargs))
+                return await layer.run_batch_record_async(entry, state, invocation, lambda: call_async(*args, **kwargs))
 
             wrapper = async_wrapper
         else:
 
             @functools.wraps(function)
-            def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
-                invocation = current_invocation()
-                state = invocation.state.get(layer) if invocation is not None else None
-                entry = state.entry_for(message) if state is not None else None
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                item, invocation, state = batch_entry(args)
+                entry = state.entry_for(item.message) if state is not None and item is not None else None
                 if entry is None or state is None or invocation is None:
-                    return layer.run_alone(payload, message, invocation)
-                return layer.run_batch_record(entry, state, invocation, lambda: call(payload, message))
+                    identity = layer.identify_call(args, kwargs, item)
+                    return layer.run_alone(identity, invocation, lambda: function(*args, **kwargs))
+                return layer.run_batch_record(entry, state, invocation, lambda: function(*args, **kwargs))
 
             wrapper = sync_wrapper
         mark_layer(wrapper, layer)
-        return wrapper  # type: ignore[return-value]
+        return cast(Callable[P, R], wrapper)
 
     return decorate
 

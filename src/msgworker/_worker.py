@@ -9,14 +9,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from .errors import CircuitOpenError, PermanentError
-from .layers import Batch, Invocation, Item, built, enter, find_layers, fuse, leave
+from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
+from ._pipeline import Failures, Step, run_chain, run_chain_async
+from ._scheduling import AsyncRunner, ThreadRunner
+from .errors import PermanentError
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
 from .parsing import make_parser
-from .pipeline import Failures, Items, async_pipeline, fused_pipeline, key_function, sync_pipeline
-from .scheduling import AsyncRunner, ThreadRunner
 from .sources import Record, Source, check_envelope, detect
 
 if TYPE_CHECKING:  # imported when first needed: a plain worker whose batches succeed never loads them
@@ -30,16 +30,15 @@ NO_DEADLINE = math.inf
 
 RecordFunction = Callable[..., Any]
 Plan = Callable[[Sequence[Record], float], Failures]
-FusedPlan = Callable[[Sequence[Record], float, list[float]], Failures]
 Counts = Mapping[str, int]
 
 
 class Worker:
     """A Lambda handler ``(event, context)`` built from a record function by :func:`worker`.
 
-    ``record_function`` (also ``__wrapped__``) is the undecorated function, for unit
-    tests; :meth:`run` returns the detailed :class:`~msgworker.outcome.BatchResult`
-    instead of the Lambda response.
+    ``record_function`` is the user's own function, under every per-record decorator,
+    for unit tests; ``__wrapped__`` is the decorated chain. :meth:`run` returns the
+    detailed :class:`~msgworker.outcome.BatchResult` instead of the Lambda response.
     """
 
     def __init__(
@@ -55,47 +54,43 @@ class Worker:
         log_payload: bool,
         redelivery: Any = None,
         dead_letter: Any = None,
+        clock: Clock = time.monotonic,
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if timeout_margin < 0:
             raise ValueError(f"timeout_margin must be >= 0 seconds, got {timeout_margin}")
-        self.record_function = function
+        self._function = function
+        self.record_function = innermost(function)
         self.model = model
         self.concurrency = concurrency
         self.envelope = check_envelope(envelope)
         self.timeout_margin = timeout_margin
+        self._clock = clock
         self._parser = make_parser(model, include_input=log_payload)
+        # Batch hooks run in the wrappers' order: prepare outermost first (an open circuit
+        # outside @idempotent stops the batch before any claim), finish innermost first.
         layers = find_layers(function)
-        # Batch hooks run innermost first before the batch and outermost first after it.
-        self._prepare = [layer.prepare for layer in reversed(layers) if hasattr(layer, "prepare")]
-        self._finish = [layer.finish for layer in layers if hasattr(layer, "finish")]
-        # A worker without layers or failure options takes the plain path: no Invocation
-        # unless an open circuit (a breaker inside the function) stops a record. Its failure
-        # actions are built then, so a handler that never meets one never imports them.
-        self._plain = not layers and redelivery is None and dead_letter is None
+        self._prepare = [layer.prepare for layer in layers if hasattr(layer, "prepare")]
+        self._finish = [layer.finish for layer in reversed(layers) if hasattr(layer, "finish")]
         self._logger = logger
-        self._failure_actions: FailureActions | None = (
-            None if self._plain else _actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
-        )
-        self._wants_message = bool(layers) or wants_message(function)
+        # Without options, built on the first failed batch (they then act only on an open circuit).
+        self._failure_actions: FailureActions | None = None
+        if redelivery is not None or dead_letter is not None:
+            self._failure_actions = _actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
+        self._wants_message = wants_message(function)
         self._is_async = is_async(function)
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
         self._async = AsyncRunner(concurrency) if self._is_async else None
         self._plans: dict[Source, Plan] = {}
-        # Layers that can all be bypassed while healthy (retry, a closed circuit breaker)
-        # are fused into the worker's own loop: see docs/decisions/0011-layers.md.
-        self._fusion = fuse(function) if layers and not self._is_async else None
-        self._fused_plans: dict[Source, FusedPlan] = {}
         self._observer = Observer(logger=logger, metrics=metrics, log_payload=log_payload)
-        self._quiet_on_success = self._observer.quiet_on_success
         functools.update_wrapper(self, function)
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
-        source, records, failures, counts = self._execute(event, context)
+        source, records, failures, counts = self._execute(event, context, act=True)
         if source is None:
             return {"batchItemFailures": []}
-        if not failures and self._quiet_on_success:
+        if not failures and self._observer.quiet_on_success:
             # The common case, answered without building a BatchResult: nothing to log
             # and no metrics to emit.
             return {"batchItemFailures": []} if source.partial_batch_response else None
@@ -105,75 +100,44 @@ class Worker:
 
     def run(self, event: Any, context: Any = None) -> BatchResult:
         """Process ``event`` and return what happened to each record, without logging,
-        metrics or raising for failed records (for tests, scripts and the demo)."""
-        return _result(*self._execute(event, context)[:3])
+        metrics, raising for failed records, or failure actions (no dead-lettering, no
+        visibility change, no pause: nothing is sent to SQS, Lambda or the scheduler).
+        For tests, scripts and the demo."""
+        return _result(*self._execute(event, context, act=False)[:3])
 
-    def _execute(self, event: Any, context: Any) -> tuple[Source | None, Sequence[Record], Failures, Counts | None]:
+    def _execute(
+        self, event: Any, context: Any, *, act: bool
+    ) -> tuple[Source | None, Sequence[Record], Failures, Counts | None]:
         """Run a batch: its source, records, failures by index, and the layers' counts."""
         source, records = detect(event, self.envelope)
         if source is None:
             return None, records, {}, None
-        if self._plain:
-            plan = self._plans.get(source) or self._plan(source)
-            failures = plan(records, NO_DEADLINE if context is None else self._deadline(context))
-            # Without options the actions only act on an open circuit (raised by a breaker
-            # inside the function): any other failure batch skips them entirely.
-            if failures and any(isinstance(error, CircuitOpenError) for error in failures.values()):
-                self._act_on(self._invocation(source, records, context), failures)
-            return source, records, failures, None
-        # Written out rather than in methods: on the fused path a call frame is a
-        # measurable share of a quick batch.
-        now = time.monotonic()
         if context is None:
             deadline = ends = NO_DEADLINE
         else:
-            ends = now + context.get_remaining_time_in_millis() / 1000
+            # Read once per batch: the remaining time only shrinks with the clock.
+            ends = self._clock() + context.get_remaining_time_in_millis() / 1000
             deadline = ends - self.timeout_margin
-        fusion = self._fusion
-        if fusion is not None and (healthy_until := fusion.healthy_until()) > now:
-            # Every layer passes calls straight through until window[0]: their prepare
-            # hooks have nothing to do, their finish hooks only when something failed.
-            # The Invocation is built only when something asks for it (see layers.built).
-            pending: list[Any] = [None, source, context, deadline, ends, records]
-            token = enter(pending)
-            try:
-                fused = self._fused_plans.get(source) or self._fused_plan(source)
-                window = [healthy_until if healthy_until < deadline else deadline]
-                try:
-                    failures = fused(records, deadline, window)
-                except BaseException:
-                    self._finish_batch(self._batch(built(pending)))
-                    raise
-                if failures:
-                    invocation = built(pending)
-                    self._finish_batch(self._batch(invocation, failures))
-                    self._act_on(invocation, failures)
-            finally:
-                leave(token)
-            return source, records, failures, None if pending[0] is None else pending[0].metrics
-        invocation = Invocation(source, context, deadline, ends, records)
-        token = enter(invocation)  # not a `with`: a generator context manager costs a microsecond a batch
+        invocation = Invocation(source, context, deadline, ends, records, self._clock)
+        token = _invocation.set(invocation)
         try:
-            failures = self._run_with_layers(self._plans.get(source) or self._plan(source), invocation)
+            failures = self._run(invocation)
+            if failures and act:
+                self._act_on(invocation, failures)
         finally:
-            leave(token)
+            _invocation.reset(token)
         return source, records, failures, invocation.metrics
 
-    def _invocation(self, source: Source, records: Sequence[Record], context: Any) -> Invocation:
-        if context is None:
-            return Invocation(source, None, NO_DEADLINE, NO_DEADLINE, records)
-        deadline = self._deadline(context)
-        return Invocation(source, context, deadline, deadline + self.timeout_margin, records)
+    def _run(self, invocation: Invocation) -> Failures:
+        """Run a batch through the layers' batch hooks.
 
-    def _run_with_layers(self, plan: Plan, invocation: Invocation) -> Failures:
-        """Run a batch through the layers' batch hooks and the failure actions.
-
-        A ``prepare`` hook that raises :class:`CircuitOpenError` stops the batch before
-        anything runs; any other exception from it fails every record with that error
-        (nothing runs unguarded, nothing is lost).
+        A ``prepare`` hook that raises stops the batch before anything runs: every record
+        fails with that error (an open circuit's :class:`CircuitOpenError`, or a store
+        that cannot be reached: nothing runs unguarded, nothing is lost).
         """
-        records = invocation.records
-        batch = self._batch(invocation)
+        source, records = invocation.source, invocation.records
+        assert source is not None
+        batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
         failures: Failures
         try:
             for prepare in self._prepare:
@@ -182,7 +146,7 @@ class Worker:
             failures = dict.fromkeys(range(len(records)), error)
         else:
             try:
-                failures = plan(records, invocation.deadline)
+                failures = (self._plans.get(source) or self._plan(source))(records, invocation.deadline)
             except BaseException:
                 # The batch is failing as a whole (the error propagates); let the hooks
                 # still flush what finished records already did, e.g. idempotency completions.
@@ -190,8 +154,6 @@ class Worker:
                 raise
         batch.failures = failures
         self._finish_batch(batch)
-        if failures:
-            self._act_on(invocation, failures)
         return failures
 
     def _act_on(self, invocation: Invocation, failures: Failures) -> None:
@@ -202,10 +164,6 @@ class Worker:
         remaining = actions.apply(invocation, failures)
         for index in failures.keys() - remaining.keys():  # resolved (dead-lettered): reported done
             del failures[index]
-
-    def _batch(self, invocation: Invocation, failures: Failures | None = None) -> Batch:
-        """What the batch hooks see: its items parsed only if a hook asks for them."""
-        return Batch(invocation, functools.partial(self._parsed_items, invocation), failures)
 
     def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:
@@ -220,74 +178,44 @@ class Worker:
         round trips the hooks save cost milliseconds)."""
         source = invocation.source
         assert source is not None
-        parser, items = self._parser, []
+        step = self._step(source)
+        items = []
         for index, record in enumerate(invocation.records):
             try:
-                payload, serialised, inner = source.decode(record)
-                value = parser.from_text(payload) if serialised else parser.from_value(payload)
+                items.append(step.item(index, record))
             except Exception:
                 continue  # the pipeline reports it when it reaches the record
-            items.append(Item(index, value, Message(record, source.name, source.describe, inner)))
         return items
+
+    def _step(self, source: Source) -> Step:
+        return Step(source, self._parser, self._function, self._wants_message, self._clock)
 
     def _plan(self, source: Source) -> Plan:
         """Build, once per source, the function that runs a whole batch."""
-        key_of = key_function(source)
+        step = self._step(source)
+        key_of = step.key_of
         plan: Plan
         if self._async is not None:
             runner = self._async
-            run_async = async_pipeline(source, self._parser, self.record_function, self._wants_message)
+            run_async = functools.partial(run_chain_async, step)
 
             def plan(records: Sequence[Record], deadline: float) -> Failures:
                 return runner.run(records, run_async, key_of, deadline)
 
-        else:
-            run_items = sync_pipeline(source, self._parser, self.record_function, self._wants_message)
+        elif self._threads is not None:
             threads = self._threads
-            if threads is not None:
+            run_items = functools.partial(run_chain, step)
 
-                def plan(records: Sequence[Record], deadline: float) -> Failures:
-                    return threads.run(records, run_items, key_of, deadline)
+            def plan(records: Sequence[Record], deadline: float) -> Failures:
+                return threads.run(records, run_items, key_of, deadline)
 
-            else:
+        else:
 
-                def plan(records: Sequence[Record], deadline: float) -> Failures:
-                    return run_items(enumerate(records), deadline)
+            def plan(records: Sequence[Record], deadline: float) -> Failures:
+                return run_chain(step, enumerate(records), deadline)
 
         self._plans[source] = plan
         return plan
-
-    def _fused_plan(self, source: Source) -> FusedPlan:
-        """:meth:`_plan` for batches run through the fused layers."""
-        assert self._fusion is not None
-        run_items = fused_pipeline(source, self._parser, self.record_function, self._fusion)
-        plan: FusedPlan
-        threads = self._threads
-        if threads is not None:
-            key_of = key_function(source)
-
-            def plan(records: Sequence[Record], deadline: float, window: list[float]) -> Failures:
-                def run_chain(items: Items, deadline: float) -> Failures:
-                    return run_items(items, deadline, window)
-
-                return threads.run(records, run_chain, key_of, deadline)
-
-        else:
-
-            def plan(records: Sequence[Record], deadline: float, window: list[float]) -> Failures:
-                return run_items(enumerate(records), deadline, window)
-
-        self._fused_plans[source] = plan
-        return plan
-
-    def _deadline(self, context: Any) -> float:
-        """The monotonic time after which no record may start.
-
-        Read once per batch: the remaining time only ever shrinks with the clock, and one
-        context call per batch instead of per record keeps the guard nearly free.
-        """
-        remaining_ms: float = context.get_remaining_time_in_millis()
-        return time.monotonic() + remaining_ms / 1000 - self.timeout_margin
 
 
 def _actions(**options: Any) -> FailureActions:
@@ -308,7 +236,11 @@ def _result(source: Source | None, records: Sequence[Record], failures: Failures
 
 
 def wants_message(function: RecordFunction) -> bool:
-    """Does the record function take a second argument (the :class:`Message`)?"""
+    """Does the record function take a second argument (the :class:`Message`)?
+
+    The signature is the user's own, seen through every ``functools.wraps`` decorator
+    (the per-record layers keep it).
+    """
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
@@ -319,16 +251,20 @@ def wants_message(function: RecordFunction) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
-def is_async(function: RecordFunction) -> bool:
-    """Is this an ``async def`` function, even behind decorators that used functools.wraps,
-    or a callable object with an ``async def __call__``?"""
-    unwrapped = inspect.unwrap(function)
-    return any(
-        inspect.iscoroutinefunction(candidate)
-        for candidate in (function, unwrapped, getattr(unwrapped, "__call__", None))  # noqa: B004
-    )
-
-
+@overload
+def worker(
+    model: type[Any] | None = None,
+    *,
+    concurrency: int = 1,
+    envelope: str = "auto",
+    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
+    logger: LoggerLike | None = None,
+    metrics: MetricsLike | bool | None = None,
+    log_payload: bool = False,
+    redelivery: Any = None,
+    dead_letter: Any = None,
+    clock: Clock = time.monotonic,
+) -> Callable[[RecordFunction], Worker]: ...
 @overload
 def worker(model: RecordFunction) -> Worker: ...
 @overload
@@ -343,6 +279,7 @@ def worker(
     log_payload: bool = False,
     redelivery: Any = None,
     dead_letter: Any = None,
+    clock: Clock = time.monotonic,
 ) -> Callable[[RecordFunction], Worker]: ...
 
 
@@ -357,6 +294,7 @@ def worker(
     log_payload: bool = False,
     redelivery: Any = None,
     dead_letter: Any = None,
+    clock: Clock = time.monotonic,
 ) -> Worker | Callable[[RecordFunction], Worker]:
     """Make a record function the Lambda entry point for a batch of messages.
 
@@ -385,6 +323,8 @@ def worker(
         dead_letter: send records failing with :class:`PermanentError` straight to the
             dead-letter queue (``True``: the queue's RedrivePolicy target; a string: that
             queue's URL or ARN); ``None`` reports them failed like any other.
+        clock: the monotonic clock deadlines are measured on (``time.monotonic``);
+            tests pass a manual one to control time.
 
     Example:
         >>> from pydantic import BaseModel
@@ -403,7 +343,10 @@ def worker(
         "log_payload": log_payload,
         "redelivery": redelivery,
         "dead_letter": dead_letter,
+        "clock": clock,
     }
+    if hasattr(model, "__msgworker_record_function__"):  # a Router: it parses with each route's own model
+        return Worker(model.__msgworker_record_function__(), model=None, **options)
     if inspect.isfunction(model) or inspect.iscoroutinefunction(model):
         return Worker(model, model=None, **options)
 

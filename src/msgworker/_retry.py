@@ -19,15 +19,18 @@ import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
 
+from ._layers import Invocation, current_invocation, current_record, is_async, mark_layer
 from .errors import MsgworkerError
-from .layers import Invocation, Recover, call_with, current_invocation, mark_fast_path, mark_layer, takes_message
 from .message import Message
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ExceptionTypes = type[Exception] | tuple[type[Exception], ...]
 Sleep = Callable[[float], object]
@@ -48,18 +51,19 @@ class stop_before_deadline(stop_base):
     the same order its ``stop_before_delay`` relies on).
 
     Example:
-        >>> import time
         >>> from tenacity import Retrying, stop_after_attempt, wait_fixed
-        >>> stop = stop_after_attempt(5) | stop_before_deadline(time.monotonic() + 0.05)
+        >>> from msgworker.testing import ManualClock
+        >>> clock = ManualClock()
+        >>> stop = stop_after_attempt(5) | stop_before_deadline(clock() + 0.05, clock)
         >>> attempts = []
         >>> def flaky():
         ...     attempts.append(1)
         ...     raise ConnectionError("down")
         >>> try:
-        ...     Retrying(stop=stop, wait=wait_fixed(0.03), reraise=True)(flaky)
+        ...     Retrying(stop=stop, wait=wait_fixed(0.03), sleep=clock.sleep, reraise=True)(flaky)
         ... except ConnectionError:
-        ...     print(len(attempts))
-        2
+        ...     print(len(attempts), clock.sleeps)
+        2 [0.03]
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -70,11 +74,55 @@ class stop_before_deadline(stop_base):
         return self.clock() + retry_state.upcoming_sleep >= self.deadline
 
 
+class _Attempts:
+    """One failing call's retries: tenacity's attempt 1 replays the failure already seen;
+    later attempts call again unless the sleep before them overran the deadline."""
+
+    __slots__ = ("clock", "deadline", "last", "policy", "replay")
+
+    def __init__(self, first: Exception, clock: Callable[[], float], deadline: float, policy: dict[str, Any]):
+        self.replay: BaseException | None = first
+        self.last: BaseException = first
+        self.clock = clock
+        self.deadline = deadline
+        self.policy = policy
+
+    def _before(self) -> None:
+        if self.replay is not None:
+            replay, self.replay = self.replay, None
+            raise replay
+        if self.clock() >= self.deadline:
+            raise self.last  # the sleep overran the deadline: start nothing, give up
+
+    def wrap(self, call: Callable[[], Any]) -> Callable[[], Any]:
+        def attempt() -> Any:
+            self._before()
+            try:
+                return call()
+            except BaseException as error:
+                self.last = error
+                raise
+
+        return attempt
+
+    def wrap_async(self, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        async def attempt() -> Any:
+            self._before()
+            try:
+                return await call()
+            except BaseException as error:
+                self.last = error
+                raise
+
+        return attempt
+
+
 class Retry:
-    """The ``retry`` layer: a decorator for a record function (see :func:`retry`).
+    """The ``retry`` layer: a decorator for any function, sync or async (see :func:`retry`).
 
     The tenacity policy objects (wait, attempt limit, what to retry) are built once here;
-    each failing record gets a tenacity ``Retrying`` with its own deadline.
+    each failing call gets a tenacity ``Retrying`` with its own deadline. The wrapper keeps
+    the function's signature and passes every argument through.
     """
 
     def __init__(
@@ -126,139 +174,63 @@ class Retry:
         """
         return isinstance(error, self.on) and not isinstance(error, MsgworkerError)
 
-    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        # One wrapper per shape of function, so that a call that succeeds costs one frame
-        # and one try: no adapter for functions that take only the payload.
-        call = call_with(function)
-        on, retries, again, again_async = self.on, self.retries, self._retry, self._retry_async
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        on, retries = self.on, self.retries
         if self.attempts == 1:
             on = ()  # nothing to retry: every exception goes straight through
-        timed = self.deadline is not None
-        passes_message = takes_message(function)
         wrapper: Callable[..., Any]
-        fast_path: Recover | None = None
 
-        if inspect.iscoroutinefunction(inspect.unwrap(function)):
-            if passes_message:
+        if is_async(function):
+            call_async = cast(Callable[..., Awaitable[Any]], function)
 
-                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    started = time.monotonic() if timed else 0.0
-                    try:
-                        return await function(payload, message)
-                    except on as error:
-                        if not retries(error):
-                            raise
-                        return await again_async(error, call, payload, message, started)
-
-            else:
-
-                async def async_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    started = time.monotonic() if timed else 0.0
-                    try:
-                        return await function(payload)
-                    except on as error:
-                        if not retries(error):
-                            raise
-                        return await again_async(error, call, payload, message, started)
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                invocation = current_invocation()
+                started = self._clock(invocation)()
+                try:
+                    return await call_async(*args, **kwargs)
+                except on as error:
+                    if not retries(error):
+                        raise
+                    attempts = self._attempts(error, invocation, started)
+                    retrying = AsyncRetrying(sleep=self._async_sleep, **attempts.policy)
+                    return await retrying(attempts.wrap_async(lambda: call_async(*args, **kwargs)))
 
             wrapper = async_wrapper
         else:
-            if passes_message:
 
-                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    started = time.monotonic() if timed else 0.0
-                    try:
-                        return function(payload, message)
-                    except on as error:
-                        if not retries(error):
-                            raise
-                        return again(error, call, payload, message, started)
-
-            else:
-
-                def sync_wrapper(payload: Any, message: Message | None = None) -> Any:
-                    started = time.monotonic() if timed else 0.0
-                    try:
-                        return function(payload)
-                    except on as error:
-                        if not retries(error):
-                            raise
-                        return again(error, call, payload, message, started)
+            @functools.wraps(function)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                invocation = current_invocation()
+                started = self._clock(invocation)()
+                try:
+                    return function(*args, **kwargs)
+                except on as error:
+                    if not retries(error):
+                        raise
+                    attempts = self._attempts(error, invocation, started)
+                    sleep = cast(Callable[[float], None], self._sleep) if self._sleep is not None else time.sleep
+                    retrying = Retrying(sleep=sleep, **attempts.policy)
+                    return retrying(attempts.wrap(lambda: function(*args, **kwargs)))
 
             wrapper = sync_wrapper
-
-            def recover(error: BaseException, payload: Any, message: Message | None, started: float) -> Any:
-                # What sync_wrapper does once the first attempt has failed.
-                if not (isinstance(error, on) and retries(error)):
-                    raise error
-                return again(error, call, payload, message, started if timed else 0.0)
-
-            fast_path = recover
-
-        functools.update_wrapper(wrapper, function)
         mark_layer(wrapper, self)
-        if fast_path is not None:
-            # A success passes straight through: worker may call the function directly.
-            mark_fast_path(wrapper, function, fast_path)
-        return wrapper
+        return cast(Callable[P, R], wrapper)
 
     # The failure path: tenacity drives attempts 2..n. Its attempt 1 replays the failure
     # already seen, so the backoff and attempt numbers are tenacity's own.
 
-    def _retry(
-        self,
-        first: Exception,
-        call: Callable[[Any, Message | None], Any],
-        payload: Any,
-        message: Message | None,
-        started: float,
-    ) -> Any:
-        invocation = current_invocation()
+    def _attempts(self, first: Exception, invocation: Invocation | None, started: float) -> _Attempts:
+        clock = self._clock(invocation)
         deadline = self._deadline(invocation, started)
-        replay: list[BaseException] = [first]
-        last: list[BaseException] = [first]
+        item = current_record()
+        return _Attempts(
+            first, clock, deadline, self._policy(invocation, item.message if item else None, deadline, clock)
+        )
 
-        def attempt() -> Any:
-            if replay:
-                raise replay.pop()
-            if time.monotonic() >= deadline:
-                raise last[0]  # the sleep overran the deadline: start nothing, give up
-            try:
-                return call(payload, message)
-            except BaseException as error:
-                last[0] = error
-                raise
-
-        sleep = cast(Callable[[float], None], self._sleep) if self._sleep is not None else time.sleep
-        retrying = Retrying(sleep=sleep, **self._policy(invocation, message, deadline))
-        return retrying(attempt)
-
-    async def _retry_async(
-        self,
-        first: Exception,
-        call: Callable[[Any, Message | None], Awaitable[Any]],
-        payload: Any,
-        message: Message | None,
-        started: float,
-    ) -> Any:
-        invocation = current_invocation()
-        deadline = self._deadline(invocation, started)
-        replay: list[BaseException] = [first]
-        last: list[BaseException] = [first]
-
-        async def attempt() -> Any:
-            if replay:
-                raise replay.pop()
-            if time.monotonic() >= deadline:
-                raise last[0]  # the sleep overran the deadline: start nothing, give up
-            try:
-                return await call(payload, message)
-            except BaseException as error:
-                last[0] = error
-                raise
-
-        retrying = AsyncRetrying(sleep=self._async_sleep, **self._policy(invocation, message, deadline))
-        return await retrying(attempt)
+    @staticmethod
+    def _clock(invocation: Invocation | None) -> Callable[[], float]:
+        return invocation.clock if invocation is not None else time.monotonic
 
     async def _async_sleep(self, seconds: float) -> None:
         if self._sleep is None:
@@ -278,7 +250,9 @@ class Retry:
             deadline = min(deadline, started + self.deadline)
         return deadline
 
-    def _policy(self, invocation: Invocation | None, message: Message | None, deadline: float) -> dict[str, Any]:
+    def _policy(
+        self, invocation: Invocation | None, message: Message | None, deadline: float, clock: Callable[[], float]
+    ) -> dict[str, Any]:
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
             if invocation is not None:
@@ -300,7 +274,7 @@ class Retry:
             raise error
 
         return {
-            "stop": self._attempt_limit | stop_before_deadline(deadline),
+            "stop": self._attempt_limit | stop_before_deadline(deadline, clock),
             "wait": self.backoff,
             "retry": self._retryable,
             "before_sleep": before_sleep,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .pipeline import AsyncRunItems, Failures, KeyOf, RunItems
+from ._pipeline import AsyncRunItems, Failures, KeyOf, RunItems
 from .sources import Record
 
 if TYPE_CHECKING:  # asyncio and concurrent.futures cost ~20 ms of cold start: imported on first use
@@ -91,7 +91,7 @@ class ThreadRunner:
         pool = self._executor()
         for _ in range(min(self.concurrency, len(work)) - 1):
             # Each helper runs in a copy of the caller's context, so per-record layers
-            # see the batch's Invocation (msgworker.layers) from pool threads too.
+            # see the batch's Invocation (msgworker._layers) from pool threads too.
             pool.submit(contextvars.copy_context().run, drain)
         drain()
         with lock:

@@ -1,0 +1,249 @@
+"""The contract between ``worker`` and the per-record decorators (``idempotent``,
+``circuit_breaker``, ``retry``).
+
+A layer is a decorator for *any* function: its wrapper takes ``*args, **kwargs``, keeps
+the wrapped signature (``functools.wraps``) and is marked with :func:`mark_layer`, so that
+``worker`` finds the layer objects of a record function by following ``__wrapped__``.
+Nothing else about a layer's calling convention is special; what it learns about the
+batch comes from two context variables and two optional hooks:
+
+- **The invocation.** While ``worker`` runs a batch, :func:`current_invocation` returns an
+  :class:`Invocation`: the Lambda deadline, the source, per-batch state and counters that
+  end up as metrics. Outside ``worker`` it returns ``None``; layers then use their own
+  defaults.
+- **The record.** While ``worker`` calls a record function, :func:`current_record` returns
+  the :class:`Item` being run (its index, parsed payload and :class:`~msgworker.Message`):
+  a layer logs the message id from it, whichever function it wraps, and a layer on the
+  record function itself recognises its call by ``args[0] is item.payload``.
+- **Batch hooks.** Before the first record runs, ``worker`` calls each layer's
+  ``prepare(batch)`` in the wrappers' order, outermost first; after the last record it
+  calls ``finish(batch)``, innermost first, as the wrappers unwind. A ``prepare`` that
+  raises stops the batch there: the layers inside it prepare nothing (an open circuit
+  outside ``@idempotent`` costs no claim). That is where a layer turns one round trip
+  per record into one per batch (claims, state reads, flushes).
+
+Exceptions carry decisions back: a layer that wants the batch stopped raises an error
+``worker`` recognises (for example :class:`~msgworker.errors.CircuitOpenError`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from .message import Message
+from .sources import Record, Source
+
+LAYER_ATTRIBUTE = "__msgworker_layer__"
+
+Clock = Callable[[], float]
+"""A zero-argument callable returning monotonic seconds (``time.monotonic`` by default)."""
+
+
+class Invocation:
+    """One batch being run by ``worker``, as per-record layers see it.
+
+    ``deadline`` is the monotonic time after which the worker starts no record (the
+    Lambda's end minus the worker's timeout margin); ``ends`` is the Lambda's own end.
+    Both are ``math.inf`` when there is no Lambda context. ``state`` is per-batch scratch
+    space, keyed by the layer object that owns the entry; ``metrics`` holds the counts
+    layers add (``Retries``, ``IdempotentDuplicates``...), emitted with the batch's own.
+    ``clock`` is the monotonic clock the worker reads (injectable, for tests).
+
+    Example:
+        >>> invocation = Invocation(deadline=10.0, ends=11.0, clock=lambda: 4.0)
+        >>> invocation.remaining()
+        6.0
+    """
+
+    __slots__ = ("clock", "context", "deadline", "ends", "metrics", "records", "source", "state")
+
+    def __init__(
+        self,
+        source: Source | None = None,
+        context: Any = None,
+        deadline: float = math.inf,
+        ends: float = math.inf,
+        records: Sequence[Record] = (),
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.context = context
+        self.deadline = deadline
+        self.ends = ends
+        self.records = records
+        self.clock = clock
+        self.state: dict[object, Any] = {}
+        self.metrics: dict[str, int] = {}
+
+    def remaining(self) -> float:
+        """Seconds until no record may start any more (``math.inf`` without a context)."""
+        return self.deadline - self.clock()
+
+    def wall_clock_end(self) -> float:
+        """The Lambda's end as epoch seconds (``math.inf`` without a context)."""
+        return math.inf if math.isinf(self.ends) else time.time() + (self.ends - self.clock())
+
+    def count(self, metric: str, value: int = 1) -> None:
+        """Add ``value`` to the batch's count ``metric``."""
+        metrics = self.metrics
+        with _counting:  # records on pool threads count at once; counts are rare, so one lock serves all
+            metrics[metric] = metrics.get(metric, 0) + value
+
+
+_counting = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A record that parsed: what batch hooks see, and what :func:`current_record` returns."""
+
+    index: int
+    payload: Any
+    message: Message
+
+
+_invocation: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
+_record: ContextVar[Item | None] = ContextVar("msgworker_record", default=None)
+
+
+def current_invocation() -> Invocation | None:
+    """The batch ``worker`` is running in this thread or task, or ``None`` outside one.
+
+    Example:
+        >>> current_invocation() is None
+        True
+    """
+    return _invocation.get()
+
+
+def current_record() -> Item | None:
+    """The record ``worker`` is running in this thread or task, or ``None`` outside one.
+
+    Example:
+        >>> current_record() is None
+        True
+    """
+    return _record.get()
+
+
+class Batch:
+    """What ``prepare`` and ``finish`` hooks receive.
+
+    ``items`` (every record that parsed) is worked out on first access: a hook that never
+    reads it (a circuit breaker checking its cached state) costs the batch no second
+    decode and parse of its records. ``failures`` is filled in before ``finish``.
+    """
+
+    __slots__ = ("_items", "_load", "failures", "invocation")
+
+    def __init__(
+        self,
+        invocation: Invocation,
+        items: Sequence[Item] | Callable[[], list[Item]] = (),
+        failures: dict[int, BaseException] | None = None,
+    ) -> None:
+        self.invocation = invocation
+        self._items: list[Item] | None = None if callable(items) else list(items)
+        self._load = items if callable(items) else None
+        self.failures: dict[int, BaseException] = {} if failures is None else failures
+
+    @property
+    def items(self) -> list[Item]:
+        if self._items is None:
+            self._items = self._load() if self._load is not None else []
+        return self._items
+
+
+@runtime_checkable
+class BatchHooks(Protocol):
+    """Optional methods of a layer object, called once per batch by ``worker``."""
+
+    def prepare(self, batch: Batch) -> None: ...
+
+    def finish(self, batch: Batch) -> None: ...
+
+
+def mark_layer(wrapper: Callable[..., Any], layer: object) -> None:
+    """Mark ``wrapper`` (which must carry ``__wrapped__``) as the function of ``layer``."""
+    setattr(wrapper, LAYER_ATTRIBUTE, layer)
+
+
+def find_layers(function: Callable[..., Any]) -> list[object]:
+    """The layer objects wrapped around ``function``, outermost first.
+
+    Example:
+        >>> find_layers(print)
+        []
+    """
+    found: list[object] = []
+    seen: set[int] = set()
+    current: Any = function
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        layer = getattr(current, LAYER_ATTRIBUTE, None)
+        # functools.update_wrapper copies the mark onto whatever wraps a layer (a Worker,
+        # a user's decorator), so the same layer can be met more than once on the way down.
+        if layer is not None and not any(layer is known for known in found):
+            found.append(layer)
+        current = getattr(current, "__wrapped__", None)
+    return found
+
+
+def innermost(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's own function under every layer (and every ``functools.wraps`` decorator).
+
+    Example:
+        >>> innermost(print) is print
+        True
+    """
+    unwrapped: Callable[..., Any] = inspect.unwrap(function)
+    return unwrapped
+
+
+def is_async(function: Callable[..., Any]) -> bool:
+    """Is this an ``async def`` function, even behind decorators that used functools.wraps,
+    or a callable object with an ``async def __call__``?
+
+    Example:
+        >>> async def handler(payload): ...
+        >>> is_async(handler), is_async(print)
+        (True, False)
+    """
+    unwrapped = inspect.unwrap(function)
+    return any(
+        inspect.iscoroutinefunction(candidate)
+        for candidate in (function, unwrapped, getattr(unwrapped, "__call__", None))  # noqa: B004
+    )
+
+
+def is_record_call(args: tuple[Any, ...]) -> Item | None:
+    """The record being run when ``args`` are the arguments ``worker`` passed to the record
+    function (its parsed payload first), else ``None`` (a call of a helper, or outside
+    ``worker``)."""
+    item = _record.get()
+    if item is not None and args and args[0] is item.payload:
+        return item
+    return None
+
+
+__all__ = [
+    "Batch",
+    "BatchHooks",
+    "Clock",
+    "Invocation",
+    "Item",
+    "current_invocation",
+    "current_record",
+    "find_layers",
+    "innermost",
+    "is_async",
+    "is_record_call",
+    "mark_layer",
+]
