@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
-from ._pipeline import Failures, Step, run_chain, run_chain_async
+from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
 from .failure_actions import FailureAction, failure_actions
@@ -135,6 +135,9 @@ class Worker:
         """
         source, records = invocation.source, invocation.records
         assert source is not None
+        plan = self._plans.get(source) or self._plan(source)
+        if not self._prepare and not self._finish:
+            return plan(records, invocation.deadline)  # no hooks to call
         batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
         failures: Failures
         try:
@@ -144,7 +147,7 @@ class Worker:
             failures = dict.fromkeys(range(len(records)), error)
         else:
             try:
-                failures = (self._plans.get(source) or self._plan(source))(records, invocation.deadline)
+                failures = plan(records, invocation.deadline)
             except BaseException:
                 # The batch is failing as a whole (the error propagates); let the hooks
                 # still flush what finished records already did, e.g. idempotency completions.
@@ -173,16 +176,8 @@ class Worker:
         """Every record that decodes and parses, for the layers' ``prepare`` hooks (the
         pipeline parses again when it runs the record; a parse costs microseconds, the
         round trips the hooks save cost milliseconds)."""
-        source = invocation.source
-        assert source is not None
-        step = self._step(source)
-        items = []
-        for index, record in enumerate(invocation.records):
-            try:
-                items.append(step.item(index, record))
-            except Exception:
-                continue  # the pipeline reports it when it reaches the record
-        return items
+        assert invocation.source is not None
+        return parsed(self._step(invocation.source), invocation.records)
 
     def _step(self, source: Source) -> Step:
         return Step(source, self._parser, self._function, self._wants_message, self._clock)
