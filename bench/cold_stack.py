@@ -120,7 +120,8 @@ def main() -> None:
     print("| system | wall median (ms) | wall min (ms) | peak RSS median (MiB) |")
     print("|---|---|---|---|")
     for name in SYSTEMS:
-        print(f"| {name} | {median(walls[name]) * 1000:.0f} | {min(walls[name]) * 1000:.0f} | {median(peaks[name]):.1f} |")
+        wall, fastest, peak = median(walls[name]) * 1000, min(walls[name]) * 1000, median(peaks[name])
+        print(f"| {name} | {wall:.0f} | {fastest:.0f} | {peak:.1f} |")
     wall_ratio = median(walls["msgworker"]) / median(walls["powertools"])
     peak_ratio = median(peaks["msgworker"]) / median(peaks["powertools"])
     print()
