@@ -7,7 +7,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, TypedDict, Unpack, overload
 
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
 from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
@@ -237,36 +237,27 @@ def wants_message(function: RecordFunction) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
+class WorkerOptions(TypedDict, total=False):
+    """The keyword options of :func:`worker`, for its typed overloads."""
+
+    concurrency: int
+    envelope: str
+    timeout_margin: float
+    logger: LoggerLike | None
+    metrics: MetricsLike | bool | None
+    log_payload: bool
+    redelivery: Any
+    dead_letter: Any
+    clock: Clock
+
+
+# A model class first: a class is callable too, so the function overload would take it.
 @overload
-def worker(
-    model: type[Any] | None = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: type[Any] | None = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 @overload
 def worker(model: RecordFunction) -> Worker: ...
 @overload
-def worker(
-    model: Any = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: Any = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 
 
 def worker(

@@ -64,3 +64,11 @@ def forms() -> None:
     def numbers(payload: list[int]) -> None: ...
 
     assert_type(numbers, Worker)
+
+
+def mistakes() -> None:
+    """Never run: each line must be a type error (strict mode flags an unused ignore)."""
+    worker(Order, concurrncy=4)  # type: ignore[call-overload]
+    retry(attempts="3")  # type: ignore[arg-type]
+    guarded = circuit_breaker("payments", store=BreakerMemory())(charge)
+    guarded("c-1")  # type: ignore[call-arg]
