@@ -7,10 +7,10 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
-from ._pipeline import Failures, Step, run_chain, run_chain_async
+from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
 from .message import Message
@@ -137,6 +137,9 @@ class Worker:
         """
         source, records = invocation.source, invocation.records
         assert source is not None
+        plan = self._plans.get(source) or self._plan(source)
+        if not self._prepare and not self._finish:
+            return plan(records, invocation.deadline)  # no hooks to call
         batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
         failures: Failures
         try:
@@ -146,7 +149,7 @@ class Worker:
             failures = dict.fromkeys(range(len(records)), error)
         else:
             try:
-                failures = (self._plans.get(source) or self._plan(source))(records, invocation.deadline)
+                failures = plan(records, invocation.deadline)
             except BaseException:
                 # The batch is failing as a whole (the error propagates); let the hooks
                 # still flush what finished records already did, e.g. idempotency completions.
@@ -176,16 +179,8 @@ class Worker:
         """Every record that decodes and parses, for the layers' ``prepare`` hooks (the
         pipeline parses again when it runs the record; a parse costs microseconds, the
         round trips the hooks save cost milliseconds)."""
-        source = invocation.source
-        assert source is not None
-        step = self._step(source)
-        items = []
-        for index, record in enumerate(invocation.records):
-            try:
-                items.append(step.item(index, record))
-            except Exception:
-                continue  # the pipeline reports it when it reaches the record
-        return items
+        assert invocation.source is not None
+        return parsed(self._step(invocation.source), invocation.records)
 
     def _step(self, source: Source) -> Step:
         return Step(source, self._parser, self._function, self._wants_message, self._clock)
@@ -251,36 +246,27 @@ def wants_message(function: RecordFunction) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
+class WorkerOptions(TypedDict, total=False):
+    """The keyword options of :func:`worker`, for its typed overloads."""
+
+    concurrency: int
+    envelope: str
+    timeout_margin: float
+    logger: LoggerLike | None
+    metrics: MetricsLike | bool | None
+    log_payload: bool
+    redelivery: Any
+    dead_letter: Any
+    clock: Clock
+
+
+# A model class first: a class is callable too, so the function overload would take it.
 @overload
-def worker(
-    model: type[Any] | None = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: type[Any] | None = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 @overload
 def worker(model: RecordFunction) -> Worker: ...
 @overload
-def worker(
-    model: Any = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: Any = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 
 
 def worker(
