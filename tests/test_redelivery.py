@@ -28,15 +28,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msgworker import retry, worker
+from msgworker._layers import Invocation
 from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
-from msgworker.redelivery import (
-    MAX_VISIBILITY_TIMEOUT,
-    VISIBILITY_LIMIT,
-    RedeliveryBackoff,
-    redelivery_policy,
-    visibility_seconds,
-)
-from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
+from msgworker.failure_actions import MAX_VISIBILITY_TIMEOUT, RedeliveryBackoff, failure_actions
+from msgworker.failure_actions._redelivery import VISIBILITY_LIMIT, visibility_seconds
+from msgworker.sources import detect
+from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event
 
 T = TypeVar("T")
 
@@ -108,16 +105,13 @@ def test_impossible_backoffs_are_refused_with_the_reason(options: dict[str, floa
 
 
 def test_redelivery_option_forms() -> None:
-    assert redelivery_policy(None) is None
-    assert redelivery_policy(False) is None
-    assert redelivery_policy(True) == RedeliveryBackoff()
-
     def fixed(count: int) -> float:
         return 30
 
-    assert redelivery_policy(fixed) is fixed
+    for option in (None, False, True, RedeliveryBackoff(base=5), fixed):
+        failure_actions(redelivery=option)  # accepted
     with pytest.raises(TypeError, match=r"worker\(redelivery=...\) takes True, a RedeliveryBackoff"):
-        redelivery_policy("fast")
+        failure_actions(redelivery="fast")
     with pytest.raises(TypeError, match="redelivery"):
         worker(redelivery=5)(lambda payload: None)
 
@@ -280,23 +274,34 @@ def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_in
     assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
 
 
-def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff() -> None:
-    from msgworker.failure_actions import AwsAccess
-    from msgworker.redelivery import VisibilityAction
+def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff(aws: LocalAws, calls: ApiCalls) -> None:
+    queue = create_queue_pair(aws, queue_name("longer"), visibility_timeout=30)
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
+    emulator = EventSourceMappingEmulator(aws, lambda event, context: None, queue_url=queue.url)
+    records = [emulator.record(message) for message in receive(aws, queue.url)]
+    records[0]["attributes"]["ApproximateReceiveCount"] = "4"
+    source, _ = detect({"Records": records}, "auto")
 
-    record = sqs_record("{}", receive_count=4)
-    action = VisibilityAction(RedeliveryBackoff(base=10, jitter=False), AwsAccess())
-    without_backoff = VisibilityAction(None, AwsAccess())
+    def visibility(redelivery: object, reopens_in: float) -> tuple[int, float]:
+        actions = failure_actions(redelivery=redelivery)
+        calls.clear()
 
-    def plan(planner: VisibilityAction, reopens_in: float) -> tuple[tuple[int, str] | None, float]:
-        error = CircuitOpenError("open", name="payments", reopens_at=time.time() + reopens_in)
-        return timed(lambda: planner._plan(record, error))
+        def apply() -> dict[int, BaseException]:
+            failures = {0: CircuitOpenError("open", name="payments", reopens_at=time.time() + reopens_in)}
+            remaining = actions.apply(Invocation(source, records=records), failures)
+            assert remaining == failures, "visibility resolves nothing: the record stays failed"
+            return remaining
 
-    assert plan(action, 2)[0] == (80, "CircuitOpenDelayed")  # the backoff (10 x 2^3) is the longer
-    later, spent = plan(action, 500)
-    assert later is not None and later[0] in until_reopening(500, spent)
-    soon, spent = plan(without_backoff, 2)
-    assert soon is not None and soon[0] in until_reopening(2, spent)
+        _, spent = timed(apply)
+        [request] = calls.of("ChangeMessageVisibilityBatch")
+        return int(request["Entries"][0]["VisibilityTimeout"]), spent
+
+    backoff = RedeliveryBackoff(base=10, jitter=False)
+    assert visibility(backoff, 2)[0] == 80  # the backoff (10 x 2^3) is the longer
+    later, spent = visibility(backoff, 500)
+    assert later in until_reopening(500, spent)
+    soon, spent = visibility(None, 2)
+    assert soon in until_reopening(2, spent)
 
 
 def test_records_that_never_started_keep_the_queues_visibility(aws: LocalAws, calls: ApiCalls) -> None:

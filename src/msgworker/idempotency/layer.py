@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
+from .._aws_clients import prepare
 from .._layers import Batch, Invocation, Item, current_invocation, is_async, is_record_call, mark_layer
 from ..errors import (
     ConfigurationError,
@@ -177,6 +178,8 @@ class Idempotency:
         self.on_store_error = on_store_error
         self.cache = CompletedCache(cache_size)
         self._store = store
+        if store is None:
+            prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self.clock: Callable[[], float] = time.time
         """Wall clock (epoch seconds); leases and expirations are compared across machines."""
 
