@@ -129,3 +129,40 @@ def test_a_numeric_range_matches_exactly_the_numbers_inside_it(low: int, high: i
     pattern = EventPattern({"n": [{"numeric": [">", low, "<=", high]}]})
     assert pattern.matches({"n": value}) is (low < value <= high)
     assert pattern.matches({"n": float(value)}) is (low < value <= high)
+
+
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.sampled_from([*FIELDS, "d"]), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(PATTERNS, JSON)
+def test_any_json_value_is_matched_without_raising(pattern: dict[str, Any], event: Any) -> None:
+    compiled = EventPattern(pattern)
+    assert compiled.matches(event) is compiled.explain(event).matched
+    assert PatternSet({0: compiled}).matching(event) == ([0] if compiled.matches(event) else [])
+
+
+ATTRIBUTE = st.fixed_dictionaries(
+    {
+        "Type": st.sampled_from(["String", "Number", "String.Array", "Number.Array", "Binary", "Nonsense"]),
+        "Value": st.one_of(st.text(max_size=6), st.sampled_from(["1e3", "[1, 2]", '["x"]', "[", "nan", "inf"])),
+    }
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from(FIELDS), st.lists(st.one_of(TEXTS, SNS_OPERATORS), min_size=1, max_size=2),
+                    min_size=1, max_size=2),
+    st.dictionaries(st.sampled_from(FIELDS), st.one_of(ATTRIBUTE, JSON), max_size=3),
+    JSON,
+)  # fmt: skip
+def test_any_attributes_or_body_are_matched_without_raising(policy: dict[str, Any], attributes: Any, body: Any) -> None:
+    by_attributes = FilterPolicy(policy)
+    assert by_attributes.matches(attributes=attributes) is by_attributes.explain(attributes=attributes).matched
+    by_body = FilterPolicy(policy, scope="MessageBody")
+    assert by_body.matches(body=body) is by_body.explain(body=body).matched
