@@ -74,6 +74,10 @@ def event_for(count: int) -> dict[str, Any]:
     }
 
 
+def label(count: int) -> str:
+    return f"{count} pattern{'' if count == 1 else 's'}"
+
+
 def systems(build: Callable[[int], dict[str, Any]], *, with_ruler: bool) -> dict[str, Callable[[], object]]:
     cases: dict[str, Callable[[], object]] = {}
     for count in COUNTS:
@@ -84,8 +88,8 @@ def systems(build: Callable[[int], dict[str, Any]], *, with_ruler: bool) -> dict
         expected = [count // 2]
         naive = [index for index, pattern in enumerate(compiled) if pattern.matches(event)]
         assert indexed.matching(event) == naive == expected, (count, naive)
-        cases[f"PatternSet, {count} patterns"] = lambda indexed=indexed, event=event: indexed.matching(event)
-        cases[f"naive loop, {count} patterns"] = lambda compiled=compiled, event=event: [
+        cases[f"PatternSet, {label(count)}"] = lambda indexed=indexed, event=event: indexed.matching(event)
+        cases[f"naive loop, {label(count)}"] = lambda compiled=compiled, event=event: [
             index for index, pattern in enumerate(compiled) if pattern.matches(event)
         ]
         if with_ruler and event_ruler is not None:
@@ -93,7 +97,7 @@ def systems(build: Callable[[int], dict[str, Any]], *, with_ruler: bool) -> dict
             event_text = json.dumps(event)
             found = [index for index, text in enumerate(texts) if event_ruler.test_event_pattern(event_text, text)]
             assert found == expected, (count, found)
-            cases[f"event-ruler loop, {count} patterns"] = lambda texts=texts, event_text=event_text: [
+            cases[f"event-ruler loop, {label(count)}"] = lambda texts=texts, event_text=event_text: [
                 index for index, text in enumerate(texts) if event_ruler.test_event_pattern(event_text, text)
             ]
     return cases
@@ -102,8 +106,8 @@ def systems(build: Callable[[int], dict[str, Any]], *, with_ruler: bool) -> dict
 def table(title: str, build: Callable[[int], dict[str, Any]], *, with_ruler: bool) -> Table:
     cases = systems(build, with_ruler=with_ruler)
     samples = time_calls(cases, repeats=REPEATS, seconds=SECONDS)
-    baseline = f"PatternSet, {COUNTS[0]} patterns"
-    grows_slowly = Goal(f"<= 3x of {COUNTS[0]} pattern", max_ratio=3.0)
+    baseline = f"PatternSet, {label(COUNTS[0])}"
+    grows_slowly = Goal(f"<= 3x of {label(COUNTS[0])}", max_ratio=3.0)
     result = Table(
         title=title,
         unit="µs",
@@ -141,7 +145,7 @@ def router_table() -> Table:
             router.route(routing_pattern(index), model=Order, name=f"r{index}")(noop)
         handler = worker(router)
         assert handler(event) == {"batchItemFailures": []}
-        cases[f"worker(router), {count} routes"] = lambda handler=handler: handler(event)
+        cases[f"worker(router), {count} route{'' if count == 1 else 's'}"] = lambda handler=handler: handler(event)
     samples = time_calls(cases, repeats=REPEATS, seconds=SECONDS)
     result = Table(
         title="Routing a 10-record EventBridge → SQS batch (no-op functions)",
