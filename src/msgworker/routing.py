@@ -202,7 +202,7 @@ class Router:
         if self.unmatched == "skip":
             return None
         tried = ", ".join(f"{index}: {route.name} ({route.condition})" for index, route in enumerate(self._routes))
-        chain = " → ".join(message.envelope_names) or message.source
+        chain = " → ".join(name for name, _ in _chain(message))
         raise NoRouteError(f"no route matched this record ({chain}); routes tried in order: {tried}")
 
     def __repr__(self) -> str:
