@@ -123,7 +123,7 @@ class Worker:
         try:
             failures = self._run(invocation)
             if failures and act:
-                self._act_on(invocation, failures)
+                failures = self._act_on(invocation, failures)
         finally:
             _invocation.reset(token)
         return source, records, failures, invocation.metrics
@@ -159,14 +159,13 @@ class Worker:
         self._finish_batch(batch)
         return failures
 
-    def _act_on(self, invocation: Invocation, failures: Failures) -> None:
-        """Run the failure actions (DLQ, visibility, pausing) on a batch's failures."""
+    def _act_on(self, invocation: Invocation, failures: Failures) -> Failures:
+        """Run the failure actions (DLQ, visibility, pausing) on a batch's failures: what
+        is left is reported failed (a dead-lettered record is reported done)."""
         actions = self._failure_actions
         if actions is None:
             actions = self._failure_actions = _actions(logger=self._logger)
-        remaining = actions.apply(invocation, failures)
-        for index in failures.keys() - remaining.keys():  # resolved (dead-lettered): reported done
-            del failures[index]
+        return actions.apply(invocation, failures)
 
     def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:
