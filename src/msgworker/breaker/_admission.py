@@ -41,19 +41,8 @@ class Probe:
 
 
 class Gate:
-    """Admits or rejects the calls of one breaker in this container.
-
-    Example:
-        >>> import logging
-        >>> from msgworker.breaker import InMemoryStore, Policy
-        >>> from msgworker.breaker._report import Reporter
-        >>> quiet = logging.getLogger("example.admission"); quiet.propagate = False
-        >>> policy = Policy()
-        >>> view = SharedView("payments", policy, cache_seconds=2.0, table=None, store=InMemoryStore(),
-        ...                   clock=lambda: 100.0, report=Reporter("payments", policy, quiet))
-        >>> Gate(view, pause_source=False).admit() is None   # closed: run it normally
-        True
-    """
+    """Admits or rejects the calls of one breaker in this container: the slow path of
+    its wrapper, and the check before a batch."""
 
     def __init__(self, view: SharedView, *, pause_source: bool) -> None:
         self.view = view

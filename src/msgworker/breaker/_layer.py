@@ -23,7 +23,7 @@ from .._layers import Batch, is_async, mark_layer
 from ..errors import PermanentError
 from ._admission import Gate
 from ._outcomes import Outcomes
-from ._report import BreakerLogger, Reporter
+from ._report import BreakerLogger
 from ._view import SharedView
 from .machine import Policy, Snapshot
 from .store import BreakerStore
@@ -66,31 +66,6 @@ class CircuitBreaker:
     def policy(self) -> Policy:
         """Threshold, window, recovery timeout and probes per round."""
         return self._view.policy
-
-    @property
-    def on(self) -> tuple[type[BaseException], ...]:
-        """Exception types that count as failures of the dependency."""
-        return self._outcomes.on
-
-    @property
-    def ignore(self) -> tuple[type[BaseException], ...]:
-        """Exception types that never count."""
-        return self._outcomes.ignore
-
-    @property
-    def cache_seconds(self) -> float:
-        """How long this container trusts a closed state it read."""
-        return self._view.cache_seconds
-
-    @property
-    def pause_source(self) -> bool:
-        """Whether rejections ask the worker to pause the event source."""
-        return self._gate.pause_source
-
-    @property
-    def table(self) -> str | None:
-        """The DynamoDB table given (``None``: ``MSGWORKER_BREAKER_TABLE``, read at first use)."""
-        return self._view.table
 
     @property
     def store(self) -> BreakerStore:
@@ -246,7 +221,7 @@ def circuit_breaker(
         table=table,
         store=store,
         clock=clock,
-        report=Reporter(name, policy, logger),
+        logger=logger,
     )
     return CircuitBreaker(
         view,

@@ -2,7 +2,7 @@
 
 Apart from admission because it has its own cost rule and its own races:
 
-- **Which errors count** (:meth:`Outcomes.classify`): an error in ``on`` and not in
+- **Which errors count** (:func:`verdict`): an error in ``on`` and not in
   ``ignore`` is a failure of the dependency; any other error means it answered (a
   success); msgworker's own decisions and cancellation mean the function did not really
   run, so they count for nothing and give a probe slot back.
@@ -30,21 +30,33 @@ from .machine import CircuitState, Snapshot, closed, failures_in_window, opened,
 Verdict = Literal["failure", "success", "neutral"]
 
 
-class Outcomes:
-    """Records the outcomes of one breaker's calls in this container.
+def verdict(
+    error: BaseException, on: tuple[type[BaseException], ...], ignore: tuple[type[BaseException], ...]
+) -> Verdict:
+    """``failure`` counts towards tripping; ``success``: the dependency answered (an error
+    outside ``on``, or in ``ignore``); ``neutral``: the function did not really run
+    (msgworker's own decisions, cancellation).
 
     Example:
-        >>> import logging
-        >>> from msgworker.breaker import InMemoryStore, Policy
-        >>> from msgworker.breaker._report import Reporter
-        >>> quiet = logging.getLogger("example.outcomes"); quiet.propagate = False
-        >>> policy = Policy()
-        >>> view = SharedView("payments", policy, cache_seconds=2.0, table=None, store=InMemoryStore(),
-        ...                   clock=lambda: 100.0, report=Reporter("payments", policy, quiet))
-        >>> outcomes = Outcomes(view, on=(ConnectionError,), ignore=(PermanentError,))
-        >>> outcomes.classify(ConnectionError()), outcomes.classify(KeyError()), outcomes.classify(PermanentError())
-        ('failure', 'success', 'success')
+        >>> from msgworker.errors import CircuitOpenError
+        >>> on, ignore = (ConnectionError,), (PermanentError,)
+        >>> [verdict(error, on, ignore) for error in (ConnectionError(), KeyError(), PermanentError())]
+        ['failure', 'success', 'success']
+        >>> verdict(CircuitOpenError("open", name="payments", reopens_at=0.0), on, ignore)
+        'neutral'
     """
+    if not isinstance(error, Exception):
+        return "neutral"  # cancellation, interpreter exit
+    if isinstance(error, MsgworkerError) and not isinstance(error, PermanentError):
+        return "neutral"  # msgworker's own decision (an open circuit, a held claim...)
+    if isinstance(error, on) and not isinstance(error, ignore):
+        return "failure"
+    return "success"
+
+
+class Outcomes:
+    """Records the outcomes of one breaker's calls in this container: the part of its
+    wrapper after the call, and the flush after a batch."""
 
     def __init__(
         self,
@@ -69,11 +81,11 @@ class Outcomes:
         """After the call raised ``error``; never raises itself, so the caller re-raises
         the record's own error."""
         try:
-            verdict = self.classify(error)
-            if verdict == "neutral":
+            kind = verdict(error, self.on, self.ignore)
+            if kind == "neutral":
                 if probe is not None:
                     self.view.release_probe(probe.version)
-            elif verdict == "success":
+            elif kind == "success":
                 if probe is not None:
                     self._probe_succeeded(probe)
             elif probe is not None:
@@ -82,18 +94,6 @@ class Outcomes:
                 self._count_failure()
         except Exception as problem:
             self._report.store_failed("record an outcome", problem, current_invocation())
-
-    def classify(self, error: BaseException) -> Verdict:
-        """``failure`` counts towards tripping; ``success``: the dependency answered (an
-        error outside ``on``, or in ``ignore``); ``neutral``: the function did not really
-        run (msgworker's own decisions, cancellation)."""
-        if not isinstance(error, Exception) or (
-            isinstance(error, MsgworkerError) and not isinstance(error, PermanentError)
-        ):
-            return "neutral"
-        if isinstance(error, self.on) and not isinstance(error, self.ignore):
-            return "failure"
-        return "success"
 
     def flush_batch(self, invocation: Invocation) -> None:
         """After a batch: add its failures not yet counted to the shared count (one request)."""
@@ -161,4 +161,4 @@ class Outcomes:
                 )
 
 
-__all__ = ["Outcomes", "Verdict"]
+__all__ = ["Outcomes", "Verdict", "verdict"]

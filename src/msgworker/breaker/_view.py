@@ -29,7 +29,7 @@ from collections.abc import Callable
 from .._aws_clients import prepare
 from .._layers import Invocation, current_invocation
 from ..errors import ConfigurationError
-from ._report import Reporter
+from ._report import BreakerLogger, Reporter
 from .dynamodb import TABLE_ENV, DynamoDBStore
 from .machine import CircuitState, Policy, Snapshot, reopens_at, trips, with_failures
 from .store import BreakerStore
@@ -51,7 +51,7 @@ class SharedView:
         >>> quiet = logging.getLogger("example.view"); quiet.propagate = False
         >>> policy = Policy(failure_threshold=2)
         >>> view = SharedView("payments", policy, cache_seconds=2.0, table=None, store=InMemoryStore(),
-        ...                   clock=lambda: 100.0, report=Reporter("payments", policy, quiet))
+        ...                   clock=lambda: 100.0, logger=quiet)
         >>> view.current(100.0).state
         <CircuitState.CLOSED: 'closed'>
         >>> view.add_failures(2, 100.0, None).failures
@@ -67,14 +67,15 @@ class SharedView:
         table: str | None,
         store: BreakerStore | None,
         clock: Callable[[], float],
-        report: Reporter,
+        logger: BreakerLogger | None,
     ) -> None:
         self.name = name
         self.policy = policy
         self.cache_seconds = cache_seconds
         self.table = table
         self.clock = clock
-        self.report = report
+        self.report = Reporter(name, policy, logger)
+        """Where the view and everything acting through it report (logs and metrics)."""
         self.closed_until = -math.inf
         """Calls before this time (``clock`` seconds) run without asking anything: the
         hot path's only test, set whenever a closed snapshot is cached."""
