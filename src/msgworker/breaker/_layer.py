@@ -214,6 +214,8 @@ def circuit_breaker(
         half_open_probes=half_open_probes,
         failure_window=failure_window,
     )
+    on_types = _exception_types("on", on)
+    ignore_types = _exception_types("ignore", ignore) if ignore else ()
     view = SharedView(
         name,
         policy,
@@ -226,7 +228,7 @@ def circuit_breaker(
     return CircuitBreaker(
         view,
         Gate(view, pause_source=pause_source),
-        Outcomes(view, on=_exception_types("on", on), ignore=_exception_types("ignore", ignore) if ignore else ()),
+        Outcomes(view, on=on_types, ignore=ignore_types),
     )
 
 
