@@ -177,9 +177,11 @@ class VisibilityAction:
                 planned: tuple[int, str] | None = (0, "RedeliveryReleased")
             else:
                 planned = self._plan(record, error)
+            if planned is None:
+                continue  # the common case without options: nothing to change, no ARN to read
             handle = record.get("receiptHandle")
             queue = queue_of(record)
-            if planned is None or not isinstance(handle, str) or queue is None:
+            if not isinstance(handle, str) or queue is None:
                 continue
             seconds, metric = planned
             by_queue.setdefault(queue, []).append((index, handle, seconds, metric))
