@@ -22,7 +22,7 @@ def test_every_public_name_resolves_to_an_object_not_a_module() -> None:
         assert not isinstance(value, types.ModuleType), name
     assert callable(msgworker.retry) and msgworker.retry.__module__ == "msgworker._retry"
     assert msgworker.circuit_breaker.__module__ == "msgworker.breaker.layer"
-    assert msgworker.idempotent.__module__ == "msgworker.idempotency.layer"
+    assert msgworker.idempotent.__module__ == "msgworker.idempotency._decorator"
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
