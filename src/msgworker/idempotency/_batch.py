@@ -150,15 +150,15 @@ class BatchAttempt:
         entry, layer = self.entry, self.layer
         lease_end = layer.lease_end(self.invocation, layer.clock())
         try:
-            renewed = layer.store.renew(entry.key, entry.owner, lease_end)
+            outcome = None if layer.store.renew(entry.key, entry.owner, lease_end) else renewal_refused(entry.key)
         except Exception as error:
-            entry.adopt(store_failed(layer.name, error))
-            return layer.conclude(entry, self.invocation)
-        if not renewed:
-            entry.adopt(renewal_refused(entry.key))
-            return layer.conclude(entry, self.invocation)
-        entry.lease_expiration = lease_end
-        return Step.RUN
+            outcome = store_failed(layer.name, error)
+        if outcome is None:
+            entry.lease_expiration = lease_end
+            return Step.RUN
+        with self.state.lock:
+            entry.adopt(outcome)
+        return layer.conclude(entry, self.invocation)
 
     def succeeded(self, result: Any) -> Write | None:
         write = self.layer.completed(self.entry, self.invocation, result)

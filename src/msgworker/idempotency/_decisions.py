@@ -56,6 +56,10 @@ class Outcome:
     """A decision about one record: its new status, and the result or error that goes with it.
 
     ``stored`` is the existing record it was judged against, if any.
+
+    Example:
+        >>> Outcome(Status.DUPLICATE, result='{"charged":5}').error is None
+        True
     """
 
     status: Status
@@ -115,7 +119,14 @@ class Step(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The step a record that will not run normally takes, and the metrics that count it."""
+    """The step a record that will not run normally takes, and the metrics that count it.
+
+    ``RUN_UNGUARDED`` always comes with a warning log: the caller logs it.
+
+    Example:
+        >>> Verdict(Step.RAISE, ("IdempotencyInProgress",)).metrics
+        ('IdempotencyInProgress',)
+    """
 
     step: Step
     metrics: tuple[str, ...] = ()
@@ -200,7 +211,12 @@ def follow(key: str, validation: str, first: Entry, on_payload_mismatch: OnPaylo
 
 def store_failed(name: str, error: BaseException) -> Outcome:
     """A store call raised: the record fails with an :class:`IdempotencyStoreError`
-    (the original as its cause), unless ``on_store_error="run"`` says otherwise later."""
+    (the original as its cause), unless ``on_store_error="run"`` says otherwise later.
+
+    Example:
+        >>> store_failed("charge", ConnectionError("refused")).error.__cause__
+        ConnectionError('refused')
+    """
     if isinstance(error, IdempotencyStoreError):
         return Outcome(Status.STORE_ERROR, error=error)
     store_error = IdempotencyStoreError(f"idempotency store failed for {name!r}: {error}")
@@ -222,7 +238,12 @@ def claim_failed(name: str, error: Exception) -> Outcome:
 
 
 def renewal_refused(key: str) -> Outcome:
-    """A renewal found the claim no longer ours: its lease lapsed and another delivery took over."""
+    """A renewal found the claim no longer ours: its lease lapsed and another delivery took over.
+
+    Example:
+        >>> renewal_refused("charge#o-1").status
+        <Status.IN_PROGRESS: 'in_progress'>
+    """
     return Outcome(
         Status.IN_PROGRESS,
         error=IdempotencyInProgressError(
