@@ -9,27 +9,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from msgworker.testing import LocalAws, local_aws
+from msgworker.testing import LocalAws, ManualClock, local_aws
 
 TABLE = "msgworker-breaker"
 REGION = "us-east-1"
 START = 1_800_000_000.0
 
 
-class FakeClock:
-    """Epoch seconds that only move when told to; shared safely by many threads."""
+class FakeClock(ManualClock):
+    """Epoch seconds (from ``START``) that only move when told to; shared safely by many threads."""
 
     def __init__(self, now: float = START) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
+        super().__init__(start=now)
 
 
 class Logs:

@@ -38,8 +38,9 @@ from typing import Any
 import boto3
 import pytest
 
+from msgworker import _aws_clients as aws_clients
 from msgworker.errors import CircuitOpenError
-from msgworker.pausing import RESUME_TARGET_ARN
+from msgworker.failure_actions._pause_source import RESUME_TARGET_ARN
 from msgworker.testing import LambdaContext, LocalAws, local_aws
 
 Handler = Callable[[Any, Any], Any]
@@ -287,6 +288,7 @@ def local_endpoint(**environment: str) -> Iterator[LocalAws]:
         finally:
             reset_moto(local.endpoint_url)
             boto3.DEFAULT_SESSION = None  # drops any ApiCalls recorder with the session
+            aws_clients.reset()  # msgworker's clients pointed at this server (and recorders on them)
 
 
 def reset_moto(endpoint_url: str) -> None:
@@ -297,15 +299,17 @@ def reset_moto(endpoint_url: str) -> None:
 
 
 class ApiCalls:
-    """Every AWS API call boto3 clients of the default session make (msgworker's own
-    clients are created through it), as ``(service, operation, params)``: the real calls,
-    observed on their way to the real (local) endpoint. Each recorder starts a new default
-    session; ``local_endpoint`` drops it when its block ends."""
+    """Every AWS API call msgworker's clients (and boto3's default session's) make, as
+    ``(service, operation, params)``: the real calls, observed on their way to the real
+    (local) endpoint. Each recorder starts new sessions (msgworker's clients are made
+    again); ``local_endpoint`` drops them when its block ends."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("provide-client-params.*.*", self._record)
+        aws_clients.reset()
+        aws_clients.session().register("provide-client-params.*.*", self._record)
 
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls.append((model.service_model.service_name, model.name, dict(params)))

@@ -22,18 +22,17 @@ from esm_emulator import (
 from pydantic import BaseModel, Field
 
 from msgworker import worker
-from msgworker.dead_letter import (
+from msgworker.errors import IdempotencyKeyReusedError, PermanentError
+from msgworker.failure_actions import (
     ERROR_MESSAGE_ATTRIBUTE,
     ERROR_TYPE_ATTRIBUTE,
     MESSAGE_ID_ATTRIBUTE,
     RECEIVE_COUNT_ATTRIBUTE,
     SOURCE_ARN_ATTRIBUTE,
     DeadLetter,
-    dead_letter_option,
-    error_attributes,
+    failure_actions,
 )
-from msgworker.errors import IdempotencyKeyReusedError, PermanentError
-from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
+from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event
 
 
 class Order(BaseModel):
@@ -253,29 +252,40 @@ def test_sns_to_lambda_is_untouched_by_dead_letter(aws: LocalAws) -> None:
 
 
 def test_dead_letter_option_forms() -> None:
-    assert dead_letter_option(None) is None
-    assert dead_letter_option(False) is None
-    assert dead_letter_option(True) == DeadLetter()
-    assert dead_letter_option("arn:aws:sqs:eu-west-1:123456789012:dlq") == DeadLetter(
-        "arn:aws:sqs:eu-west-1:123456789012:dlq"
-    )
+    def actions(option: object) -> list[str]:
+        return [type(action).__name__ for action in failure_actions(dead_letter=option).actions]
+
+    for off in (None, False):
+        assert "DeadLetterAction" not in actions(off)
     custom = DeadLetter(on=(ValueError,))
-    assert dead_letter_option(custom) is custom
+    for on in (True, "arn:aws:sqs:eu-west-1:123456789012:dlq", "https://sqs.eu-west-1.amazonaws.com/1/dlq", custom):
+        assert actions(on)[0] == "DeadLetterAction", "dead-lettering runs first"
     with pytest.raises(TypeError, match=r"worker\(dead_letter=...\) takes True"):
-        dead_letter_option(42)
+        worker(dead_letter=42)(lambda payload: None)
     with pytest.raises(ValueError, match="neither an SQS queue URL nor an SQS queue ARN"):
         DeadLetter("arn:aws:sns:us-east-1:123456789012:topic")
     with pytest.raises(TypeError, match="tuple of exception types"):
         DeadLetter(on=("ValueError",))  # type: ignore[arg-type]
 
 
-def test_error_attributes_are_safe_to_send() -> None:
-    record = sqs_record("{}", receive_count=4)
-    long = error_attributes(record, PermanentError("x" * 5000))
-    assert len(long[ERROR_MESSAGE_ATTRIBUTE]["StringValue"]) == 1000
-    control = error_attributes(record, PermanentError("bad\x00byte\x1b"))
-    assert control[ERROR_MESSAGE_ATTRIBUTE]["StringValue"] == "bad?byte?"
-    empty = error_attributes(record, PermanentError())
-    assert empty[ERROR_MESSAGE_ATTRIBUTE]["StringValue"] == "(no message)"
-    assert empty[RECEIVE_COUNT_ATTRIBUTE] == {"DataType": "Number", "StringValue": "4"}
-    assert empty[SOURCE_ARN_ATTRIBUTE]["StringValue"] == record["eventSourceARN"]
+def test_error_attributes_are_safe_to_send(aws: LocalAws) -> None:
+    queue = create_queue_pair(aws, queue_name("safe"), visibility_timeout=30)
+    errors = {
+        "long": PermanentError("x" * 5000),
+        "control": PermanentError("bad\x00byte\x1b"),
+        "empty": PermanentError(),
+    }
+    send(aws, queue, *errors)
+
+    @worker(metrics=False, dead_letter=True)
+    def handler(payload: str) -> None:
+        raise errors[payload]
+
+    emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
+    emulator.run(lambda: messages_in(aws, queue.url) == 0, timeout=15)
+    letters = {message["Body"]: message for message in drain(aws, queue.dead_letter_url)}
+    assert len(attribute(letters["long"], ERROR_MESSAGE_ATTRIBUTE)) == 1000
+    assert attribute(letters["control"], ERROR_MESSAGE_ATTRIBUTE) == "bad?byte?"
+    assert attribute(letters["empty"], ERROR_MESSAGE_ATTRIBUTE) == "(no message)"
+    assert letters["empty"]["MessageAttributes"][RECEIVE_COUNT_ATTRIBUTE]["DataType"] == "Number"
+    assert attribute(letters["empty"], SOURCE_ARN_ATTRIBUTE) == queue.arn

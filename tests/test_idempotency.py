@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
 import threading
 import time
@@ -37,7 +38,7 @@ from msgworker.errors import (
 from msgworker.idempotency import DynamoDBStore, InMemoryStore, idempotent
 from msgworker.idempotency.keys import payload_hash
 from msgworker.idempotency.store import Claim, StoredRecord
-from msgworker.testing import LambdaContext, sqs_event, sqs_record
+from msgworker.testing import LambdaContext, ManualClock, sqs_event, sqs_record
 
 
 class Customer(BaseModel):
@@ -91,7 +92,9 @@ def test_first_delivery_runs_and_a_duplicate_returns_the_stored_result(dynamodb:
     first = idempotent(key="order_id", table=table, name="charge", store_result=True)(charge)
     second = idempotent(key="order_id", table=table, name="charge", store_result=True)(charge)
 
+    before = time.time()
     assert first(order("o-1", 12.5)) == {"charged": 12.5, "currency": "EUR"}
+    after = time.time()
     assert second(order("o-1", 12.5)) == {"charged": 12.5, "currency": "EUR"}
     assert first(order("o-1", 12.5)) == {"charged": 12.5, "currency": "EUR"}
     assert ran == ["o-1"]
@@ -101,7 +104,8 @@ def test_first_delivery_runs_and_a_duplicate_returns_the_stored_result(dynamodb:
     assert item["status"]["S"] == "COMPLETED"
     assert item["validation"]["S"] == payload_hash(order("o-1", 12.5))
     assert json.loads(item["data"]["S"]) == {"charged": 12.5, "currency": "EUR"}
-    assert int(item["expiration"]["N"]) == pytest.approx(time.time() + 3600, abs=60)
+    # The TTL (3600 s) counts from when the first call completed, rounded up to whole seconds.
+    assert math.ceil(before + 3600) <= int(item["expiration"]["N"]) <= math.ceil(after + 3600)
     assert "in_progress_expiration" not in item
 
 
@@ -324,14 +328,20 @@ def test_the_lease_ends_at_the_lambdas_end_or_sooner_when_configured(dynamodb: D
     def short(payload: dict[str, Any]) -> None:
         record_lease(payload)
 
-    assert to_lambda_end(sqs_event([{"order_id": "o-1", "name": "to-lambda-end"}]), LambdaContext(timeout=60)) == {
-        "batchItemFailures": []
-    }
-    assert short(sqs_event([{"order_id": "o-1", "name": "short"}]), LambdaContext(timeout=60)) == {
-        "batchItemFailures": []
-    }
-    assert 50 < leases["to-lambda-end"] <= 60
-    assert 0 < leases["short"] <= 5
+    def run(handler: Any, name: str) -> float:
+        """Run one record; the seconds the invocation took. The context's clock stands still, so
+        the Lambda's end is exactly 60 s after the invocation began."""
+        context = LambdaContext(timeout=60, clock=ManualClock())
+        before = time.time()
+        assert handler(sqs_event([{"order_id": "o-1", "name": name}]), context) == {"batchItemFailures": []}
+        return time.time() - before
+
+    # Seen from inside the record, the lease has at most its length left and at least its length
+    # less the invocation's duration, whatever that was; the lease end is stored in whole ms.
+    spent = run(to_lambda_end, "to-lambda-end")
+    assert 60 - spent - 0.001 <= leases["to-lambda-end"] <= 60
+    spent = run(short, "short")
+    assert 5 - spent - 0.001 <= leases["short"] <= 5
 
 
 def test_a_record_starting_late_in_a_batch_renews_its_claim_first(dynamodb: DynamoDB) -> None:

@@ -28,8 +28,7 @@ from esm_emulator import EventSourceMappingEmulator, QueuePair, create_queue_pai
 
 from msgworker import worker
 from msgworker.breaker import circuit_breaker
-from msgworker.pausing import SCHEDULER_ROLE_ENV
-from msgworker.redelivery import RedeliveryBackoff
+from msgworker.failure_actions import SCHEDULER_ROLE_ENV, RedeliveryBackoff
 from msgworker.testing import LocalAws
 
 MESSAGES = 20

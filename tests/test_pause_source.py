@@ -24,13 +24,8 @@ from esm_emulator import (
 
 from msgworker import worker
 from msgworker.breaker import InMemoryStore, circuit_breaker
-from msgworker.pausing import (
-    RESUME_TARGET_ARN,
-    SCHEDULER_ROLE_ENV,
-    resume_schedule_name,
-    schedule_expression,
-)
-from msgworker.redelivery import RedeliveryBackoff
+from msgworker.failure_actions import SCHEDULER_ROLE_ENV, RedeliveryBackoff
+from msgworker.failure_actions._pause_source import RESUME_TARGET_ARN, resume_schedule_name, schedule_expression
 from msgworker.testing import LambdaContext, LocalAws, sqs_event
 
 ROLE = "arn:aws:iam::123456789012:role/msgworker-resume"

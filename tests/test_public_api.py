@@ -13,9 +13,8 @@ import msgworker
 def test_every_public_name_resolves_to_an_object_not_a_module() -> None:
     import msgworker._retry
     import msgworker.breaker
-    import msgworker.dead_letter
+    import msgworker.failure_actions
     import msgworker.idempotency
-    import msgworker.redelivery
 
     for name in msgworker.__all__:
         value = getattr(msgworker, name)
@@ -23,6 +22,8 @@ def test_every_public_name_resolves_to_an_object_not_a_module() -> None:
     assert callable(msgworker.retry) and msgworker.retry.__module__ == "msgworker._retry"
     assert msgworker.circuit_breaker.__module__ == "msgworker.breaker.layer"
     assert msgworker.idempotent.__module__ == "msgworker.idempotency._decorator"
+    assert msgworker.DeadLetter is msgworker.failure_actions.DeadLetter
+    assert msgworker.RedeliveryBackoff is msgworker.failure_actions.RedeliveryBackoff
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
@@ -42,7 +43,8 @@ def test_a_plain_worker_imports_none_of_the_optional_parts() -> None:
         "from msgworker.testing import sqs_event, sqs_record\n"
         "handle(sqs_event([sqs_record('{}')]))\n"
         "print(sorted(m for m in ('tenacity', 'boto3', 'msgworker.breaker', 'msgworker.idempotency',"
-        " 'msgworker._retry', 'msgworker.dead_letter', 'msgworker.pausing') if m in sys.modules))\n"
+        " 'msgworker._retry', 'msgworker.failure_actions', 'msgworker._aws_clients', 'botocore')"
+        " if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

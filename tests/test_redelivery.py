@@ -12,8 +12,8 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from esm_emulator import (
@@ -28,15 +28,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msgworker import retry, worker
+from msgworker._layers import Invocation
 from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
-from msgworker.redelivery import (
-    MAX_VISIBILITY_TIMEOUT,
-    VISIBILITY_LIMIT,
-    RedeliveryBackoff,
-    redelivery_policy,
-    visibility_seconds,
-)
-from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event, sqs_record
+from msgworker.failure_actions import MAX_VISIBILITY_TIMEOUT, RedeliveryBackoff, failure_actions
+from msgworker.failure_actions._redelivery import VISIBILITY_LIMIT, visibility_seconds
+from msgworker.sources import detect
+from msgworker.testing import LambdaContext, LocalAws, sns_event, sqs_event
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------
 # The backoff as values
@@ -106,16 +105,13 @@ def test_impossible_backoffs_are_refused_with_the_reason(options: dict[str, floa
 
 
 def test_redelivery_option_forms() -> None:
-    assert redelivery_policy(None) is None
-    assert redelivery_policy(False) is None
-    assert redelivery_policy(True) == RedeliveryBackoff()
-
     def fixed(count: int) -> float:
         return 30
 
-    assert redelivery_policy(fixed) is fixed
+    for option in (None, False, True, RedeliveryBackoff(base=5), fixed):
+        failure_actions(redelivery=option)  # accepted
     with pytest.raises(TypeError, match=r"worker\(redelivery=...\) takes True, a RedeliveryBackoff"):
-        redelivery_policy("fast")
+        failure_actions(redelivery="fast")
     with pytest.raises(TypeError, match="redelivery"):
         worker(redelivery=5)(lambda payload: None)
 
@@ -138,6 +134,20 @@ def calls(aws: LocalAws) -> ApiCalls:
 
 def queue_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def timed(call: Callable[[], T]) -> tuple[T, float]:
+    """``call()``'s result and the wall-clock seconds it took."""
+    before = time.time()
+    result = call()
+    return result, time.time() - before
+
+
+def until_reopening(reopens_in: float, spent: float) -> range:
+    """The visibility timeouts (whole seconds, at least 1) that keep a record away until a circuit
+    reopening ``reopens_in`` seconds after some moment in a call lasting ``spent`` seconds: exact
+    bounds for however long the call took, so no window on elapsed time is assumed."""
+    return range(max(1, math.ceil(reopens_in - spent)), math.ceil(reopens_in) + 1)
 
 
 def receive(aws: LocalAws, url: str, *, visibility: int | None = None) -> list[dict[str, Any]]:
@@ -229,12 +239,12 @@ def test_an_open_circuit_keeps_its_records_invisible_until_it_may_close(aws: Loc
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
     time.sleep(1.5)
     assert receive(aws, queue.url) == []  # the queue's 1 s would have brought it back
 
@@ -256,25 +266,42 @@ def test_a_circuit_open_in_a_helper_of_a_plain_worker_still_keeps_its_records_in
 
     emulator = EventSourceMappingEmulator(aws, handler, queue_url=queue.url, function_name=queue_name("fn"))
     calls.clear()
-    poll = emulator.poll()
+    poll, spent = timed(emulator.poll)
     assert poll is not None and poll.failed == poll.received
 
     [request] = calls.of("ChangeMessageVisibilityBatch")
     [entry] = request["Entries"]
-    assert opens_for - 1 <= entry["VisibilityTimeout"] <= opens_for + 1
+    assert entry["VisibilityTimeout"] in until_reopening(opens_for, spent)
 
 
-def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff() -> None:
-    record = sqs_record("{}", receive_count=4)
-    soon = CircuitOpenError("open", name="payments", reopens_at=time.time() + 2)
-    later = CircuitOpenError("open", name="payments", reopens_at=time.time() + 500)
-    from msgworker.failure_actions import AwsAccess
-    from msgworker.redelivery import VisibilityAction
+def test_an_open_circuit_waits_for_the_longer_of_reopening_and_the_backoff(aws: LocalAws, calls: ApiCalls) -> None:
+    queue = create_queue_pair(aws, queue_name("longer"), visibility_timeout=30)
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
+    emulator = EventSourceMappingEmulator(aws, lambda event, context: None, queue_url=queue.url)
+    records = [emulator.record(message) for message in receive(aws, queue.url)]
+    records[0]["attributes"]["ApproximateReceiveCount"] = "4"
+    source, _ = detect({"Records": records}, "auto")
 
-    action = VisibilityAction(RedeliveryBackoff(base=10, jitter=False), AwsAccess())
-    assert action._plan(record, soon) == (80, "CircuitOpenDelayed")
-    assert action._plan(record, later)[0] in (500, 501)
-    assert VisibilityAction(None, AwsAccess())._plan(record, soon)[0] in (2, 3)
+    def visibility(redelivery: object, reopens_in: float) -> tuple[int, float]:
+        actions = failure_actions(redelivery=redelivery)
+        calls.clear()
+
+        def apply() -> dict[int, BaseException]:
+            failures = {0: CircuitOpenError("open", name="payments", reopens_at=time.time() + reopens_in)}
+            remaining = actions.apply(Invocation(source, records=records), failures)
+            assert remaining == failures, "visibility resolves nothing: the record stays failed"
+            return remaining
+
+        _, spent = timed(apply)
+        [request] = calls.of("ChangeMessageVisibilityBatch")
+        return int(request["Entries"][0]["VisibilityTimeout"]), spent
+
+    backoff = RedeliveryBackoff(base=10, jitter=False)
+    assert visibility(backoff, 2)[0] == 80  # the backoff (10 x 2^3) is the longer
+    later, spent = visibility(backoff, 500)
+    assert later in until_reopening(500, spent)
+    soon, spent = visibility(None, 2)
+    assert soon in until_reopening(2, spent)
 
 
 def test_records_that_never_started_keep_the_queues_visibility(aws: LocalAws, calls: ApiCalls) -> None:

@@ -335,48 +335,61 @@ def test_under_worker_transient_errors_are_retried_and_counted_as_retries_metric
 
 
 def test_under_worker_no_attempt_starts_after_the_invocation_deadline() -> None:
-    # 1.4 s left and a 1.0 s margin: records may start for 0.4 s. With waits of 0.05,
-    # 0.1, 0.2, 0.4... the retries must stop well before the 20 attempts allowed.
+    # 60 s left and a 1 s margin: records may start for 59 s. The waits double from 1 s
+    # (no jitter); 1, 2, ... 32 each end before the deadline, the next (64 s) would not, so
+    # retry gives up then instead of sleeping into the margin. The sleep is injected: nothing waits.
     flaky = Flaky(100)
     seen: list[Invocation | None] = []
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        invocation = seen[0]
+        assert invocation is not None and time.monotonic() + seconds < invocation.deadline
+        waits.append(seconds)
 
     def function(payload: Any) -> None:
         seen.append(current_invocation())
         flaky(payload)
 
-    handle = worker(timeout_margin=1.0)(
-        retry(attempts=20, initial=0.05, maximum=5.0, jitter=False, on=(ConnectionError,), logger=Logs())(function)
+    layer = retry(
+        attempts=20, initial=1.0, maximum=100.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs()
     )
-    started = time.monotonic()
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=1400))
-    elapsed = time.monotonic() - started
+    handle = worker(timeout_margin=1.0)(layer(function))
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=60_000))
 
     invocation = seen[0]
     assert invocation is not None
-    assert 1 <= flaky.calls < 20
+    assert waits == [1, 2, 4, 8, 16, 32]
+    assert flaky.calls == 7
     assert all(moment < invocation.deadline for moment in flaky.started)
-    # Gave up at once instead of sleeping into the margin: well within the Lambda's time.
-    assert time.monotonic() < invocation.ends and elapsed < 1.4
     [failure] = result.failures
     assert failure.error is flaky.raised[-1]
 
 
 def test_under_worker_with_no_time_left_the_first_failure_is_final() -> None:
+    # The first wait (60 s, no jitter) alone would end past the deadline (29.5 s away).
+    waits, sleep = planned()
     flaky = Flaky(100)
-    handle = worker(timeout_margin=0.5)(
-        retry(attempts=5, initial=1.0, jitter=False, on=(ConnectionError,), logger=Logs())(flaky)
+    layer = retry(
+        attempts=5, initial=60.0, maximum=60.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs()
     )
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=900))
-    assert flaky.calls == 1
+    handle = worker(timeout_margin=0.5)(layer(flaky))
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=30_000))
+    assert flaky.calls == 1 and waits == []
     assert result.failures[0].error is flaky.raised[0]
 
 
 def test_under_worker_async_functions_also_respect_the_deadline() -> None:
     starts: list[float] = []
     deadlines: list[float] = []
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        assert time.monotonic() + seconds < deadlines[0]
+        waits.append(seconds)
 
     @worker(timeout_margin=1.0)
-    @retry(attempts=20, initial=0.05, jitter=False, on=(ConnectionError,), logger=Logs())
+    @retry(attempts=20, initial=1.0, maximum=100.0, jitter=False, on=(ConnectionError,), sleep=sleep, logger=Logs())
     async def handle(payload: Any) -> None:
         invocation = current_invocation()
         assert invocation is not None
@@ -384,7 +397,8 @@ def test_under_worker_async_functions_also_respect_the_deadline() -> None:
         starts.append(time.monotonic())
         raise ConnectionError(f"attempt {len(starts)}")
 
-    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=30, remaining_ms=1300))
-    assert 1 <= len(starts) < 20
+    result = handle.run(sqs_event([{"order_id": "o-1"}]), LambdaContext(timeout=900, remaining_ms=60_000))
+    assert waits == [1, 2, 4, 8, 16, 32]
+    assert len(starts) == 7
     assert all(moment < deadlines[0] for moment in starts)
     assert str(result.failures[0].error) == f"attempt {len(starts)}"

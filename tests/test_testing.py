@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import doctest
 import hashlib
+import importlib
 import json
 import math
+import pkgutil
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -22,11 +25,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
+import msgworker.sources
 import msgworker.testing
 from msgworker.testing import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     LambdaContext,
+    ManualClock,
     MessageAttributeValue,
     dynamodb_event,
     dynamodb_record,
@@ -99,8 +104,20 @@ def md5(text: str) -> str:
 # the module itself
 
 
-def test_docstring_examples_hold() -> None:
-    assert doctest.testmod(msgworker.testing).failed == 0
+TESTING_MODULES = sorted(
+    name for _, name, _ in pkgutil.iter_modules(msgworker.testing.__path__, prefix="msgworker.testing.")
+)
+
+
+def test_there_is_one_module_per_source() -> None:
+    sources = {name for _, name, _ in pkgutil.iter_modules(msgworker.sources.__path__) if name != "base"}
+    assert {f"msgworker.testing._{name}" for name in sources} <= set(TESTING_MODULES)
+
+
+@pytest.mark.parametrize("name", ["msgworker.testing", *TESTING_MODULES])
+def test_docstring_examples_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_import_is_cheap() -> None:
@@ -117,11 +134,13 @@ def test_import_is_cheap() -> None:
 
 
 def test_all_lists_the_public_names() -> None:
+    # Names defined in the package's private modules and imported into it are its public face.
     public = {
         name
         for name, value in vars(msgworker.testing).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == "msgworker.testing"
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("msgworker.testing.")
     }
+    assert {"LambdaContext", "ManualClock", "sqs_event", "local_aws"} <= public
     assert public <= set(msgworker.testing.__all__)
     assert all(hasattr(msgworker.testing, name) for name in msgworker.testing.__all__)
 
@@ -660,26 +679,82 @@ def test_lambda_context_attributes() -> None:
     assert uuid.UUID(LambdaContext().aws_request_id).version == 4
 
 
-def test_lambda_context_counts_down() -> None:
+def test_lambda_context_counts_down_on_its_clock() -> None:
+    clock = ManualClock(start=1_000.0)
+    context = LambdaContext(timeout=30, clock=clock)
+    assert context.get_remaining_time_in_millis() == 30_000
+
+    clock.advance(10)
+    assert context.get_remaining_time_in_millis() == 20_000
+    context.advance(0.25)  # the context's own offset adds to the clock's
+    assert context.get_remaining_time_in_millis() == 19_750
+    clock.advance(25)
+    assert context.get_remaining_time_in_millis() == 0
+
+
+def test_lambda_context_rounds_down_to_whole_milliseconds() -> None:
+    clock = ManualClock()
+    context = LambdaContext(remaining_ms=500, clock=clock)
+    clock.advance(0.0004)
+    assert context.get_remaining_time_in_millis() == 499
+
+
+def test_lambda_context_by_default_counts_down_in_real_time() -> None:
     context = LambdaContext(timeout=30)
     first = context.get_remaining_time_in_millis()
-    assert 29_000 < first <= 30_000
+    assert 0 < first <= 30_000
     assert context.get_remaining_time_in_millis() <= first
-
-    context.advance(10)
-    assert 19_000 < context.get_remaining_time_in_millis() <= 20_000
-    context.advance(25)
-    assert context.get_remaining_time_in_millis() == 0
 
 
 def test_lambda_context_remaining_ms_and_set_remaining() -> None:
-    context = LambdaContext(remaining_ms=500)
-    assert 400 < context.get_remaining_time_in_millis() <= 500
+    clock = ManualClock()
+    context = LambdaContext(remaining_ms=500, clock=clock)
+    assert context.get_remaining_time_in_millis() == 500
 
-    context.set_remaining(60_000)
-    assert 59_000 < context.get_remaining_time_in_millis() <= 60_000
+    clock.advance(1)
+    assert context.get_remaining_time_in_millis() == 0
+    context.set_remaining(60_000)  # from the clock's time now
+    assert context.get_remaining_time_in_millis() == 60_000
+    clock.advance(0.5)
+    assert context.get_remaining_time_in_millis() == 59_500
     context.set_remaining(0)
     assert context.get_remaining_time_in_millis() == 0
+
+
+def test_manual_clock_moves_only_when_told() -> None:
+    clock = ManualClock(start=5.0)
+    assert clock() == clock() == 5.0
+    clock.advance(0)
+    clock.advance(1.5)
+    assert clock() == 6.5
+    with pytest.raises(ValueError):
+        clock.advance(-0.1)
+
+
+def test_manual_clock_sleep_records_and_advances_without_waiting() -> None:
+    clock = ManualClock()
+    for seconds in (0.05, 0.1, 3600):
+        clock.sleep(seconds)
+    assert clock.sleeps == [0.05, 0.1, 3600]
+    assert clock() == pytest.approx(3600.15)
+    with pytest.raises(ValueError):
+        clock.sleep(-1)
+    assert clock.sleeps == [0.05, 0.1, 3600]
+
+
+def test_manual_clock_is_safe_to_advance_from_many_threads() -> None:
+    clock = ManualClock()
+
+    def tick() -> None:
+        for _ in range(1_000):
+            clock.advance(1)
+
+    threads = [threading.Thread(target=tick) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert clock() == 8_000
 
 
 def test_lambda_context_rejects_nonsense() -> None:

@@ -10,7 +10,7 @@ import pytest
 from conftest import Order
 
 from msgworker import Message, NotStartedError, ParseError, PermanentError, worker
-from msgworker.testing import LambdaContext, sqs_event
+from msgworker.testing import LambdaContext, ManualClock, sqs_event
 
 
 def ids(event):
@@ -135,15 +135,17 @@ def test_no_record_starts_inside_the_timeout_margin(order_json):
 
 def test_records_stop_starting_when_time_runs_out_mid_batch(order_json):
     ran: list[str] = []
+    clock = ManualClock()
+    context = LambdaContext(remaining_ms=1000, clock=clock)
 
-    @worker(Order, timeout_margin=0.5)
+    @worker(Order, timeout_margin=0.5, clock=clock)
     def handler(order: Order) -> None:
         ran.append(order.order_id)
-        time.sleep(0.3)
+        if order.order_id == "1":
+            clock.advance(0.6)  # record 1 runs until less than the 500 ms margin is left
 
     event = sqs_event([order_json(str(i)) for i in range(4)])
-    result = handler.run(event, LambdaContext(remaining_ms=1000))
-    # Started at ~0 ms and ~300 ms; at ~600 ms less than the 500 ms margin is left.
+    result = handler.run(event, context)
     assert ran == ["0", "1"]
     assert result.failed_ids == ids(event)[2:]
     assert all(not failure.started for failure in result.failures)
@@ -154,13 +156,18 @@ def test_async_record_functions_run_as_bounded_concurrent_tasks(order_json, conc
     import asyncio
 
     running = peak = 0
+    full = asyncio.Event()
 
     @worker(Order, concurrency=concurrency)
     async def handler(order: Order) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.01)
+        if running == concurrency:
+            full.set()
+        # Hold every task until `concurrency` run at once (a guessed sleep would depend on how
+        # fast the others start); a worker running fewer would time out here and fail the records.
+        await asyncio.wait_for(full.wait(), timeout=10)
         running -= 1
 
     event = sqs_event([order_json(str(i)) for i in range(10)])

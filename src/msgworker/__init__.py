@@ -33,9 +33,8 @@ from .outcome import BatchResult, RecordFailure
 if TYPE_CHECKING:
     from ._retry import Retry, retry
     from .breaker import CircuitBreaker, circuit_breaker
-    from .dead_letter import DeadLetter
+    from .failure_actions import DeadLetter, RedeliveryBackoff
     from .idempotency import Idempotency, idempotent
-    from .redelivery import RedeliveryBackoff
 
 _LAZY = {
     "circuit_breaker": "breaker",
@@ -44,8 +43,8 @@ _LAZY = {
     "Idempotency": "idempotency",
     "retry": "_retry",
     "Retry": "_retry",
-    "RedeliveryBackoff": "redelivery",
-    "DeadLetter": "dead_letter",
+    "RedeliveryBackoff": "failure_actions",
+    "DeadLetter": "failure_actions",
 }
 
 

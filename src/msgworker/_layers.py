@@ -109,8 +109,16 @@ class Item:
     message: Message
 
 
+class Running(Protocol):
+    """What the pipeline's chain shows of the record it is running: ``current`` is
+    ``(index, record, payload, message)``, or ``None`` between records."""
+
+    current: tuple[int, Record, Any, Message] | None
+
+
 _invocation: ContextVar[Invocation | None] = ContextVar("msgworker_invocation", default=None)
-_record: ContextVar[Item | None] = ContextVar("msgworker_record", default=None)
+# One per chain of records, not per record: the chain's attributes say which record runs.
+_record: ContextVar[Running | None] = ContextVar("msgworker_record", default=None)
 
 
 def current_invocation() -> Invocation | None:
@@ -130,7 +138,9 @@ def current_record() -> Item | None:
         >>> current_record() is None
         True
     """
-    return _record.get()
+    running = _record.get()
+    current = running.current if running is not None else None
+    return None if current is None else Item(current[0], current[2], current[3])
 
 
 class Batch:
@@ -227,9 +237,10 @@ def is_record_call(args: tuple[Any, ...]) -> Item | None:
     """The record being run when ``args`` are the arguments ``worker`` passed to the record
     function (its parsed payload first), else ``None`` (a call of a helper, or outside
     ``worker``)."""
-    item = _record.get()
-    if item is not None and args and args[0] is item.payload:
-        return item
+    running = _record.get()
+    current = running.current if running is not None else None
+    if current is not None and args and args[0] is current[2]:
+        return Item(current[0], current[2], current[3])
     return None
 
 

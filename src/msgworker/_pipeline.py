@@ -13,7 +13,8 @@ record function, as httpx's ``Client`` and ``AsyncClient`` share one ``BaseClien
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import math
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,43 +46,49 @@ def key_function(source: Source) -> KeyOf:
 
 
 class Step:
-    """How one record of ``source`` becomes a call: decode, parse, build its Message.
+    """What running a record of ``source`` takes: decode, parse, the Message, the function.
 
     Built once per worker and source; shared by every chain of every batch.
     """
 
-    __slots__ = ("clock", "function", "key_of", "name", "parser", "source", "wants_message")
+    __slots__ = (
+        "clock",
+        "decode",
+        "describe",
+        "failure",
+        "from_text",
+        "from_value",
+        "function",
+        "key_of",
+        "name",
+        "source_name",
+        "wants_message",
+    )
 
     def __init__(
         self, source: Source, parser: Parser, function: Callable[..., Any], wants_message: bool, clock: Clock
     ) -> None:
-        self.source = source
-        self.parser = parser
+        self.decode, self.describe, self.source_name = source.decode, source.describe, source.name
+        self.from_text, self.from_value, self.failure = parser.from_text, parser.from_value, parser.failure
         self.function = function
         self.wants_message = wants_message
         self.key_of = key_function(source)
         self.clock = clock
         self.name = getattr(function, "__qualname__", repr(function))
 
-    def item(self, index: int, record: Record) -> Item:
-        """The record decoded and parsed (raises the record's failure)."""
-        source, parser = self.source, self.parser
-        payload, serialised, inner = source.decode(record)
-        try:
-            value = parser.from_text(payload) if serialised else parser.from_value(payload)
-        except ValidationError as error:
-            raise parser.failure(error, payload) from None
-        return Item(index, value, Message(record, source.name, source.describe, inner))
-
-    def arguments(self, item: Item) -> tuple[Any, ...]:
-        return (item.payload, item.message) if self.wants_message else (item.payload,)
-
 
 class Chain:
-    """The decisions for one chain of records: which record runs next, and what a
-    failure means for the records after it. :attr:`failures` is the chain's outcome."""
+    """The decisions for one chain of records: which record runs next, and what a failure
+    means for the records after it. :attr:`failures` is the chain's outcome.
 
-    __slots__ = ("_deadline", "_pending", "_step", "_stopped", "failures")
+    Iterating a chain yields ``(payload, message)`` for each record to call, decoded and
+    parsed; records passed over on the way (order blocked, not parsing, out of time) are
+    reported in :attr:`failures`, and a driver reports a call's failure with :meth:`fail`.
+    While a record runs, :attr:`current` is ``(index, record, payload, message)``: what
+    :func:`~msgworker._layers.current_record` reads (one context variable set per chain).
+    """
+
+    __slots__ = ("_deadline", "_pending", "_step", "_stopped", "current", "failures")
 
     def __init__(self, step: Step, items: Items, deadline: float) -> None:
         self._step = step
@@ -89,76 +96,104 @@ class Chain:
         self._deadline = deadline
         self._stopped: set[object] = set()
         self.failures: Failures = {}
+        self.current: tuple[int, Record, Any, Message] | None = None
 
-    def next(self) -> Item | None:
-        """The next record to call (parsed), or ``None`` when the chain is over. Records
-        passed over on the way (order blocked, not parsing, out of time) are reported."""
-        step, failures, key_of = self._step, self.failures, self._step.key_of
-        for index, record in self._pending:
-            if step.clock() >= self._deadline:
-                for position in (index, *(rest for rest, _ in self._pending)):
+    def __iter__(self) -> Iterator[tuple[Any, Message]]:
+        # A generator, so the per-record work runs with its names bound once per chain.
+        step, failures, stopped, deadline = self._step, self.failures, self._stopped, self._deadline
+        clock, key_of, decode, describe, name = step.clock, step.key_of, step.decode, step.describe, step.source_name
+        from_text, from_value, failure = step.from_text, step.from_value, step.failure
+        pending = self._pending
+        for index, record in pending:
+            if clock() >= deadline:
+                for position in (index, *(rest for rest, _ in pending)):
                     failures[position] = NotStartedError(
                         "not started: the Lambda's remaining time was below the worker's timeout margin",
                         reason="deadline",
                     )
-                return None
-            if key_of is not None and (key := key_of(record)) in self._stopped:
+                return
+            if key_of is not None and (key := key_of(record)) in stopped:
                 failures[index] = _blocked(key)
                 continue
             try:
-                return step.item(index, record)
+                payload, serialised, inner = decode(record)
+                try:
+                    value = from_text(payload) if serialised else from_value(payload)
+                except ValidationError as error:
+                    raise failure(error, payload) from None
             except Exception as error:
-                self.failed(index, record, error)
-        return None
+                self._failed(index, record, error)
+                continue
+            message = Message(record, name, describe, inner)
+            self.current = (index, record, value, message)
+            yield value, message
+            self.current = None
 
-    def failed(self, index: int, record: Record, error: BaseException) -> None:
+    def fail(self, error: BaseException) -> None:
+        """The record being run failed with ``error``."""
+        assert self.current is not None
+        index, record, _, _ = self.current
+        self._failed(index, record, error)
+
+    def _failed(self, index: int, record: Record, error: BaseException) -> None:
         self.failures[index] = error
         key_of = self._step.key_of
         if key_of is not None and (key := key_of(record)) is not None:
             self._stopped.add(key)
 
-    def done(self, item: Item, result: Any) -> None:
+    def unawaited(self, result: Any) -> None:
         """A plain function handed back an awaitable: its work has not run, so the record
         must fail rather than be reported done."""
-        if result is not None and inspect.isawaitable(result):
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()  # no "never awaited" warning: the failure below says it instead
-            error = TypeError(
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # no "never awaited" warning: the failure below says it instead
+        self.fail(
+            TypeError(
                 f"record function {self._step.name!r} returned {type(result).__name__} instead of running: make "
                 "the decorated function itself `async def` (or use functools.wraps in the decorator around it) "
                 "so that worker awaits it"
             )
-            self.failed(item.index, item.message.raw, error)
+        )
+
+
+def parsed(step: Step, records: Sequence[Record]) -> list[Item]:
+    """Every record that decodes and parses (and could run: not behind an unparsable
+    record of its FIFO group), for the layers' ``prepare`` hooks."""
+    chain = Chain(step, enumerate(records), math.inf)
+    return [Item(chain.current[0], payload, message) for payload, message in chain if chain.current is not None]
 
 
 def run_chain(step: Step, items: Items, deadline: float) -> Failures:
     """Run ``items`` in order through a plain record function."""
     chain = Chain(step, items, deadline)
-    function, arguments = step.function, step.arguments
-    while (item := chain.next()) is not None:
-        token = _record.set(item)
-        try:
-            chain.done(item, function(*arguments(item)))
-        except Exception as error:
-            chain.failed(item.index, item.message.raw, error)
-        finally:
-            _record.reset(token)
+    function, wants_message = step.function, step.wants_message
+    token = _record.set(chain)
+    try:
+        for payload, message in chain:
+            try:
+                result = function(payload, message) if wants_message else function(payload)
+                if result is not None and inspect.isawaitable(result):
+                    chain.unawaited(result)
+            except Exception as error:
+                chain.fail(error)
+    finally:
+        _record.reset(token)
     return chain.failures
 
 
 async def run_chain_async(step: Step, items: Items, deadline: float) -> Failures:
     """:func:`run_chain` for an ``async def`` record function."""
     chain = Chain(step, items, deadline)
-    function, arguments = step.function, step.arguments
-    while (item := chain.next()) is not None:
-        token = _record.set(item)
-        try:
-            await function(*arguments(item))
-        except Exception as error:
-            chain.failed(item.index, item.message.raw, error)
-        finally:
-            _record.reset(token)
+    function, wants_message = step.function, step.wants_message
+    token = _record.set(chain)
+    try:
+        for payload, message in chain:
+            try:
+                await (function(payload, message) if wants_message else function(payload))
+            except Exception as error:
+                chain.fail(error)
+    finally:
+        _record.reset(token)
     return chain.failures
 
 
@@ -170,4 +205,4 @@ def _blocked(key: object) -> NotStartedError:
     )
 
 
-__all__ = ["Chain", "Failures", "Items", "Step", "key_function", "run_chain", "run_chain_async"]
+__all__ = ["Chain", "Failures", "Items", "Step", "key_function", "parsed", "run_chain", "run_chain_async"]

@@ -51,18 +51,19 @@ class stop_before_deadline(stop_base):
     the same order its ``stop_before_delay`` relies on).
 
     Example:
-        >>> import time
         >>> from tenacity import Retrying, stop_after_attempt, wait_fixed
-        >>> stop = stop_after_attempt(5) | stop_before_deadline(time.monotonic() + 0.05)
+        >>> from msgworker.testing import ManualClock
+        >>> clock = ManualClock()
+        >>> stop = stop_after_attempt(5) | stop_before_deadline(clock() + 0.05, clock)
         >>> attempts = []
         >>> def flaky():
         ...     attempts.append(1)
         ...     raise ConnectionError("down")
         >>> try:
-        ...     Retrying(stop=stop, wait=wait_fixed(0.03), reraise=True)(flaky)
+        ...     Retrying(stop=stop, wait=wait_fixed(0.03), sleep=clock.sleep, reraise=True)(flaky)
         ... except ConnectionError:
-        ...     print(len(attempts))
-        2
+        ...     print(len(attempts), clock.sleeps)
+        2 [0.03]
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -117,11 +118,48 @@ class _Attempts:
 
 
 class Retry:
-    """The ``retry`` layer: a decorator for any function, sync or async (see :func:`retry`).
+    """``@retry(...)``: retry the decorated function on transient errors, within the Lambda's time.
 
-    The tenacity policy objects (wait, attempt limit, what to retry) are built once here;
-    each failing call gets a tenacity ``Retrying`` with its own deadline. The wrapper keeps
-    the function's signature and passes every argument through.
+    Works on any function, sync or ``async def``, with any signature (which it keeps): a
+    record function under ``worker``, or a client call inside one. The tenacity policy
+    objects (wait, attempt limit, what to retry) are built once here; each failing call
+    gets a tenacity ``Retrying`` with its own deadline.
+
+    Args:
+        attempts: calls in all, the first included (``1`` = never retry).
+        on: the exception types that are transient. msgworker's own errors
+            (``PermanentError``, ``CircuitOpenError``, any ``MsgworkerError``) are never
+            retried.
+        backoff: a tenacity wait object (``wait_exponential_jitter(...)``,
+            ``wait_fixed(1)``...); by default exponential from ``initial`` doubling up to
+            ``maximum`` seconds, with full jitter unless ``jitter=False``.
+        initial, maximum: seconds, for the default backoff.
+        jitter: ``True``: each wait is uniform between 0 and the exponential step (full
+            jitter); ``False``: exactly the step.
+        deadline: outside ``worker``, seconds from the first attempt after which no
+            attempt starts (none by default); under ``worker`` the Lambda deadline always
+            applies, and this bounds it further.
+        sleep: replaces ``time.sleep`` (``asyncio.sleep`` for ``async def``), for tests.
+        logger: where retry warnings go (default: msgworker's Powertools logger).
+
+    Under ``worker``, no wait ends and no attempt starts past the invocation's deadline
+    (the Lambda's remaining time minus the worker's timeout margin): when the next wait
+    would cross it, the last exception is raised at once. Each retry adds one to the
+    batch's ``Retries`` metric and logs a warning with the attempt number, the error
+    type and the message id.
+
+    Example:
+        >>> import logging
+        >>> calls, quiet = [], logging.getLogger("example.quiet")
+        >>> quiet.addHandler(logging.NullHandler()); quiet.propagate = False
+        >>> @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=quiet)
+        ... def charge(order):
+        ...     calls.append(order)
+        ...     if len(calls) < 3:
+        ...         raise ConnectionError("payments API unreachable")
+        ...     return "charged"
+        >>> charge({"order_id": "o-1"}), len(calls)
+        ('charged', 3)
     """
 
     def __init__(
@@ -306,67 +344,8 @@ class Retry:
         )
 
 
-def retry(
-    attempts: int = 3,
-    *,
-    on: ExceptionTypes = (Exception,),
-    backoff: wait_base | None = None,
-    initial: float = 0.1,
-    maximum: float = 5.0,
-    jitter: bool = True,
-    deadline: float | None = None,
-    sleep: Sleep | None = None,
-    logger: RetryLogger | None = None,
-) -> Retry:
-    """Retry the decorated record function on transient errors, within the Lambda's time.
-
-    Args:
-        attempts: calls in all, the first included (``1`` = never retry).
-        on: the exception types that are transient. msgworker's own errors
-            (``PermanentError``, ``CircuitOpenError``, any ``MsgworkerError``) are never
-            retried.
-        backoff: a tenacity wait object (``wait_exponential_jitter(...)``,
-            ``wait_fixed(1)``...); by default exponential from ``initial`` doubling up to
-            ``maximum`` seconds, with full jitter unless ``jitter=False``.
-        initial, maximum: seconds, for the default backoff.
-        jitter: ``True``: each wait is uniform between 0 and the exponential step (full
-            jitter); ``False``: exactly the step.
-        deadline: outside ``worker``, seconds from the first attempt after which no
-            attempt starts (none by default); under ``worker`` the Lambda deadline always
-            applies, and this bounds it further.
-        sleep: replaces ``time.sleep`` (``asyncio.sleep`` for ``async def``), for tests.
-        logger: where retry warnings go (default: msgworker's Powertools logger).
-
-    Under ``worker``, no wait ends and no attempt starts past the invocation's deadline
-    (the Lambda's remaining time minus the worker's timeout margin): when the next wait
-    would cross it, the last exception is raised at once. Each retry adds one to the
-    batch's ``Retries`` metric and logs a warning with the attempt number, the error
-    type and the message id.
-
-    Example:
-        >>> import logging
-        >>> calls, quiet = [], logging.getLogger("example.quiet")
-        >>> quiet.addHandler(logging.NullHandler()); quiet.propagate = False
-        >>> @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None, logger=quiet)
-        ... def charge(order):
-        ...     calls.append(order)
-        ...     if len(calls) < 3:
-        ...         raise ConnectionError("payments API unreachable")
-        ...     return "charged"
-        >>> charge({"order_id": "o-1"}), len(calls)
-        ('charged', 3)
-    """
-    return Retry(
-        attempts,
-        on=on,
-        backoff=backoff,
-        initial=initial,
-        maximum=maximum,
-        jitter=jitter,
-        deadline=deadline,
-        sleep=sleep,
-        logger=logger,
-    )
+retry = Retry
+"""``retry(attempts=3, *, on=(Exception,), ...)``: the decorator (see :class:`Retry`)."""
 
 
 def _exception_types(on: object) -> tuple[type[Exception], ...]:

@@ -7,18 +7,20 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
-from ._pipeline import Failures, Step, run_chain, run_chain_async
+from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
-from .failure_actions import FailureAction, failure_actions
 from .message import Message
 from .observability import LoggerLike, MetricsLike, Observer
 from .outcome import BatchResult, RecordFailure
 from .parsing import make_parser
 from .sources import Record, Source, check_envelope, detect
+
+if TYPE_CHECKING:  # imported when first needed: a plain worker whose batches succeed never loads them
+    from .failure_actions import FailureActions
 
 DEFAULT_TIMEOUT_MARGIN = 1.0
 """Seconds of Lambda time kept free: no record starts with less than this remaining."""
@@ -73,9 +75,9 @@ class Worker:
         self._finish = [layer.finish for layer in reversed(layers) if hasattr(layer, "finish")]
         self._logger = logger
         # Without options, built on the first failed batch (they then act only on an open circuit).
-        self._failure_actions: list[FailureAction] | None = None
+        self._failure_actions: FailureActions | None = None
         if redelivery is not None or dead_letter is not None:
-            self._failure_actions = failure_actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
+            self._failure_actions = _actions(redelivery=redelivery, dead_letter=dead_letter, logger=logger)
         self._wants_message = wants_message(function)
         self._is_async = is_async(function)
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
@@ -121,7 +123,7 @@ class Worker:
         try:
             failures = self._run(invocation)
             if failures and act:
-                self._act_on(invocation, failures)
+                failures = self._act_on(invocation, failures)
         finally:
             _invocation.reset(token)
         return source, records, failures, invocation.metrics
@@ -135,6 +137,9 @@ class Worker:
         """
         source, records = invocation.source, invocation.records
         assert source is not None
+        plan = self._plans.get(source) or self._plan(source)
+        if not self._prepare and not self._finish:
+            return plan(records, invocation.deadline)  # no hooks to call
         batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
         failures: Failures
         try:
@@ -144,7 +149,7 @@ class Worker:
             failures = dict.fromkeys(range(len(records)), error)
         else:
             try:
-                failures = (self._plans.get(source) or self._plan(source))(records, invocation.deadline)
+                failures = plan(records, invocation.deadline)
             except BaseException:
                 # The batch is failing as a whole (the error propagates); let the hooks
                 # still flush what finished records already did, e.g. idempotency completions.
@@ -154,13 +159,13 @@ class Worker:
         self._finish_batch(batch)
         return failures
 
-    def _act_on(self, invocation: Invocation, failures: Failures) -> None:
-        """Run the failure actions (DLQ, visibility, pausing) on a batch's failures."""
+    def _act_on(self, invocation: Invocation, failures: Failures) -> Failures:
+        """Run the failure actions (DLQ, visibility, pausing) on a batch's failures: what
+        is left is reported failed (a dead-lettered record is reported done)."""
         actions = self._failure_actions
         if actions is None:
-            actions = self._failure_actions = failure_actions(logger=self._logger)
-        for action in actions:
-            action(invocation, failures)
+            actions = self._failure_actions = _actions(logger=self._logger)
+        return actions.apply(invocation, failures)
 
     def _finish_batch(self, batch: Batch) -> None:
         for finish in self._finish:
@@ -173,16 +178,8 @@ class Worker:
         """Every record that decodes and parses, for the layers' ``prepare`` hooks (the
         pipeline parses again when it runs the record; a parse costs microseconds, the
         round trips the hooks save cost milliseconds)."""
-        source = invocation.source
-        assert source is not None
-        step = self._step(source)
-        items = []
-        for index, record in enumerate(invocation.records):
-            try:
-                items.append(step.item(index, record))
-            except Exception:
-                continue  # the pipeline reports it when it reaches the record
-        return items
+        assert invocation.source is not None
+        return parsed(self._step(invocation.source), invocation.records)
 
     def _step(self, source: Source) -> Step:
         return Step(source, self._parser, self._function, self._wants_message, self._clock)
@@ -215,6 +212,12 @@ class Worker:
         return plan
 
 
+def _actions(**options: Any) -> FailureActions:
+    from .failure_actions import failure_actions  # here, not at import: see TYPE_CHECKING above
+
+    return failure_actions(**options)
+
+
 def _result(source: Source | None, records: Sequence[Record], failures: Failures) -> BatchResult:
     if source is None or not failures:
         return BatchResult(source, records)
@@ -242,36 +245,27 @@ def wants_message(function: RecordFunction) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
+class WorkerOptions(TypedDict, total=False):
+    """The keyword options of :func:`worker`, for its typed overloads."""
+
+    concurrency: int
+    envelope: str
+    timeout_margin: float
+    logger: LoggerLike | None
+    metrics: MetricsLike | bool | None
+    log_payload: bool
+    redelivery: Any
+    dead_letter: Any
+    clock: Clock
+
+
+# A model class first: a class is callable too, so the function overload would take it.
 @overload
-def worker(
-    model: type[Any] | None = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: type[Any] | None = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 @overload
 def worker(model: RecordFunction) -> Worker: ...
 @overload
-def worker(
-    model: Any = None,
-    *,
-    concurrency: int = 1,
-    envelope: str = "auto",
-    timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
-    logger: LoggerLike | None = None,
-    metrics: MetricsLike | bool | None = None,
-    log_payload: bool = False,
-    redelivery: Any = None,
-    dead_letter: Any = None,
-    clock: Clock = time.monotonic,
-) -> Callable[[RecordFunction], Worker]: ...
+def worker(model: Any = None, **options: Unpack[WorkerOptions]) -> Callable[[RecordFunction], Worker]: ...
 
 
 def worker(

@@ -56,6 +56,12 @@ def make_parser(model: Any, *, include_input: bool = False) -> Parser:
         return Parser(_parse_bytes, _bytes_only, "bytes")
     name = getattr(model, "__name__", repr(model))
     if isinstance(model, type) and issubclass(model, BaseModel):
+        if model.__pydantic_complete__:
+            # The model's own validator, without the classmethod around it (a measurable
+            # share of a quick record); an incomplete model (forward references) goes
+            # through the classmethods, which rebuild it first.
+            validator = model.__pydantic_validator__
+            return Parser(validator.validate_json, validator.validate_python, name, include_input)
         return Parser(model.model_validate_json, model.model_validate, name, include_input)
     adapter: TypeAdapter[Any] = TypeAdapter(model)
     return Parser(adapter.validate_json, adapter.validate_python, name, include_input)

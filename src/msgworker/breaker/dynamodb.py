@@ -7,7 +7,8 @@ changes, and a conditional ``UpdateItem`` on ``probes`` for half-open slots. No
 transactions and no ``ReturnValuesOnConditionCheckFailure``, so moto and dynalite serve
 it as DynamoDB does.
 
-boto3 is imported when the first request is made: the Lambda runtime provides it.
+The client comes from :mod:`msgworker._aws_clients`, made when the first request is (the
+Lambda runtime provides botocore).
 
 Item attributes: ``state`` (closed / open / half_open), ``version``, ``failures``,
 ``window_start``, ``opened_at``, ``half_opened_at``, ``probes`` (times in epoch seconds).
@@ -15,10 +16,10 @@ Item attributes: ``state`` (closed / open / half_open), ``version``, ``failures`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .._aws_clients import aws_client
 from ..errors import ConfigurationError
 from .machine import CircuitState, Snapshot
 
@@ -42,7 +43,7 @@ class DynamoDBStore:
     """A :class:`~.store.BreakerStore` on the DynamoDB table ``table`` (key ``id``, string).
 
     Pass ``client`` to use a boto3 DynamoDB client of your own (endpoint, retries,
-    event hooks); otherwise one is created on first use from the environment
+    event hooks); otherwise it uses the container's, made on first use from the environment
     (``AWS_ENDPOINT_URL`` and region included), with short timeouts and few retries, as
     the breaker's state is not worth holding up a record for.
 
@@ -57,22 +58,11 @@ class DynamoDBStore:
             raise ConfigurationError(f"the circuit breaker table name is empty: pass table= or set {TABLE_ENV}")
         self.table = table
         self._client = client
-        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        """The boto3 DynamoDB client (created on first use)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3
-                    import boto3.session
-
-                    config = boto3.session.Config(
-                        connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"}
-                    )
-                    self._client = boto3.client("dynamodb", config=config)
-        return self._client
+        """The DynamoDB client: the one given, else the container's (made on first use)."""
+        return self._client if self._client is not None else aws_client("dynamodb")
 
     def read(self, name: str) -> Snapshot:
         response = self._request("get_item", TableName=self.table, Key=_key(name), ConsistentRead=True)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+from .._aws_clients import prepare
 from .._layers import Batch, Invocation, current_invocation, is_async, mark_layer
 from ..errors import CircuitOpenError, ConfigurationError, MsgworkerError, PermanentError
 from .dynamodb import TABLE_ENV, DynamoDBStore
@@ -121,6 +122,8 @@ class CircuitBreaker:
         self.pause_source = pause_source
         self.table = table
         self._store = store
+        if store is None:
+            prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self._clock = clock
         self._logger = logger
         self._snapshot: Snapshot | None = None

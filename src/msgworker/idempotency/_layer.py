@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._aws_clients import prepare as prepare_client
 from .._layers import Batch, Invocation, Item, current_invocation, is_record_call
 from ..errors import ConfigurationError
 from ..message import Message
@@ -100,6 +101,8 @@ class Idempotency:
         self.table = table
         self.cache = CompletedCache(options.cache_size)
         self._store = store
+        if store is None:
+            prepare_client("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self.clock: Callable[[], float] = time.time
         """Wall clock (epoch seconds); leases and expirations are compared across machines."""
 

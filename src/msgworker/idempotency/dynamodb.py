@@ -15,18 +15,19 @@ That is about 250 bytes, so every write costs one write unit. Each operation is 
 conditional request; none uses transactions or relies on TTL deletion having happened,
 so the store also works on DynamoDB implementations without them (dynalite).
 
-boto3 is imported on first use: the Lambda runtime provides it, the layer does not ship it.
+The client comes from :mod:`msgworker._aws_clients` (botocore, imported on first use: the
+Lambda runtime provides it, the layer does not ship it).
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
+from .._aws_clients import POOL_CONNECTIONS, aws_client, botocore, new_client
 from ..errors import ConfigurationError, IdempotencyInProgressError, IdempotencyStoreError
 from .store import COMPLETED, IN_PROGRESS, Claim, StoredRecord
 
@@ -48,12 +49,6 @@ _NAMES = {
 _CLAIM_CONDITION = "attribute_not_exists(#id) OR #expiration < :now OR (#status = :in_progress AND #lease < :now_ms)"
 
 
-def botocore(module: str) -> Any:
-    """A botocore module, imported on first use (botocore ships with boto3 in the Lambda
-    runtime; it has no type stubs, so it is used untyped)."""
-    return importlib.import_module(f"botocore.{module}")
-
-
 def _number(value: float) -> dict[str, str]:
     return {"N": str(value)}
 
@@ -63,8 +58,8 @@ class DynamoDBStore:
 
     Args:
         table: the table name; ``None`` reads ``MSGWORKER_IDEMPOTENCY_TABLE`` at first use.
-        client: a boto3 DynamoDB client to use; by default one is made at first use with
-            short timeouts, standard retries and a connection pool for ``concurrency``.
+        client: a boto3 DynamoDB client to use; by default the container's, made at first
+            use (short timeouts, msgworker's retry policy, a pool for ``concurrency``).
         concurrency: store calls run at once (one batch's claims go out together).
         config: a ``botocore.config.Config`` merged into the default client's.
 
@@ -108,11 +103,17 @@ class DynamoDBStore:
 
     @property
     def client(self) -> Any:
-        """The boto3 client, made on first use (thread-safe)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
+        """The DynamoDB client: the one given, else the container's (see
+        :mod:`msgworker._aws_clients`), or one of the store's own when it needs a bigger
+        connection pool or has a ``config``; made on first use (thread-safe)."""
+        if self._client is not None:
+            return self._client
+        if self._config is None and self.concurrency <= POOL_CONNECTIONS:
+            return aws_client("dynamodb")
+        with self._lock:
+            if self._client is None:
+                pool = max(self.concurrency, POOL_CONNECTIONS)
+                self._client = new_client("dynamodb", pool=pool, config=self._config)
         return self._client
 
     @property
@@ -124,33 +125,6 @@ class DynamoDBStore:
                         max_workers=self.concurrency, thread_name_prefix="msgworker-idempotency"
                     )
         return self._executor
-
-    def _make_client(self) -> Any:
-        import boto3
-
-        Config = botocore("config").Config
-        BotoCoreError = botocore("exceptions").BotoCoreError
-
-        # Lambda-sized defaults: a store that does not answer within seconds fails the
-        # record (retried later) rather than eating the invocation's time.
-        config = Config(
-            max_pool_connections=max(self.concurrency, 10),
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
-            # The requests are built here, not by users: validating them again costs
-            # about a sixth of the client's time per call, paid once per record.
-            parameter_validation=False,
-        )
-        if self._config is not None:
-            config = config.merge(self._config)
-        try:
-            return boto3.client("dynamodb", config=config)
-        except BotoCoreError as error:
-            raise ConfigurationError(
-                f"cannot create a DynamoDB client for idempotency table {self._table or TABLE_VARIABLE!r}: {error} "
-                "(set AWS_REGION / AWS_DEFAULT_REGION, or pass DynamoDBStore(client=...))"
-            ) from error
 
     def _call(self, operation: str, **parameters: Any) -> dict[str, Any]:
         """One DynamoDB request; a failed condition is re-raised as botocore's ClientError,

@@ -1,39 +1,25 @@
-"""What ``worker`` does with failed records before reporting them: dead-letter permanent
-failures, delay the redelivery of the others (exponential backoff; until the circuit may
-close when a breaker is open), and pause the event source while a circuit is open.
+"""What the failure actions share: the SQS queue a record came from, the AWS access of one
+worker (clients, resolved queue URLs, warn-once, the Lambda time left), and small helpers
+over a batch's failed SQS records.
 
-Each action is a callable ``(invocation, failures) -> None`` run after the batch, in
-order. An action may remove a record from ``failures`` only once that record is safely
-somewhere else (sent to the dead-letter queue); otherwise it leaves the failure in place
-so the record is reported failed and comes back. An action never raises: whatever goes
-wrong is logged (once per container for recurring problems) and the records stay failed,
-which is always safe.
-
-The AWS calls are SQS's, Lambda's and EventBridge Scheduler's; boto3 is imported and its
-clients created on first use, once per worker (so once per Lambda container).
-
-Example:
-    >>> actions = failure_actions(redelivery=True, dead_letter=True)
-    >>> [type(action).__name__ for action in actions]
-    ['DeadLetterAction', 'VisibilityAction', 'PauseSourceAction']
+Nothing here knows about any one action: the actions import this module, never the
+reverse (see :mod:`msgworker.failure_actions`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._layers import Invocation
-from ._pipeline import Failures
-from .observability import LoggerLike, default_logger
+from .._aws_clients import aws_client
+from .._layers import Invocation
+from ..observability import LoggerLike, default_logger
 
-FailureAction = Callable[[Invocation, Failures], None]
-"""``(invocation, failures) -> None``, run after each batch (see the module docstring)."""
+Failures = Mapping[int, BaseException]
+"""A batch's failed records still standing: exception by record index (read only)."""
 
 SQS_BATCH_LIMIT = 10
 """Entries per SendMessageBatch / ChangeMessageVisibilityBatch call (SQS's limit)."""
@@ -101,8 +87,8 @@ class SqsQueue:
 
 
 class AwsAccess:
-    """What one worker's failure actions share: boto3 clients (created on first use), the
-    queue URLs they resolved, and which problems they already warned about.
+    """What one worker's failure actions share: the AWS clients (the container's, made on
+    first use), the queue URLs they resolved, and which problems they already warned about.
 
     A worker is created once per Lambda container (at import), so everything cached here
     lives as long as the container: a recurring problem (a denied call, a queue without a
@@ -111,7 +97,6 @@ class AwsAccess:
 
     def __init__(self, logger: LoggerLike | None = None) -> None:
         self._logger = logger
-        self._clients: dict[tuple[str, str | None], Any] = {}
         self._queue_urls: dict[str, str] = {}
         self._warned: set[object] = set()
         self._lock = threading.Lock()
@@ -121,26 +106,9 @@ class AwsAccess:
         return self._logger if self._logger is not None else default_logger()
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client for ``service``, created on first use and kept for the container.
-
-        Timeouts and retries are short: these calls run after the batch, within the
-        worker's timeout margin, and a failed call only leaves records failed.
-        """
-        key = (service, region)
-        client = self._clients.get(key)
-        if client is None:
-            with self._lock:
-                client = self._clients.get(key)
-                if client is None:
-                    import boto3
-                    import boto3.session
-
-                    config = boto3.session.Config(
-                        connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
-                    )
-                    client = boto3.client(service, region_name=region, config=config)
-                    self._clients[key] = client
-        return client
+        """The container's client for ``service`` (see :func:`msgworker._aws_clients.aws_client`):
+        short timeouts and one retry policy, so a failed call only leaves records failed."""
+        return aws_client(service, region)
 
     def queue_url(self, queue: SqsQueue) -> str:
         """The URL to call ``queue`` at.
@@ -163,7 +131,7 @@ class AwsAccess:
 
     def time_left(self, invocation: Invocation, what: str) -> bool:
         """Is there Lambda time left for one more call? If not, say so (once)."""
-        if invocation.ends - time.monotonic() >= MIN_SECONDS_FOR_A_CALL:
+        if invocation.ends - invocation.clock() >= MIN_SECONDS_FOR_A_CALL:
             return True
         self.warn_once(
             ("out-of-time", what),
@@ -197,7 +165,7 @@ def sqs_failures(invocation: Invocation, failures: Failures) -> Iterator[tuple[i
     if source is None or source.name != "sqs":
         return
     records = invocation.records
-    for index, error in list(failures.items()):
+    for index, error in failures.items():
         record = records[index] if 0 <= index < len(records) else None
         if isinstance(record, Mapping) and isinstance(record.get("eventSourceARN"), str):
             yield index, record, error
@@ -237,52 +205,15 @@ def error_code(error: BaseException) -> str:
     return type(error).__name__
 
 
-def seconds_until(moment: float) -> float:
-    """Seconds from now until the epoch time ``moment`` (negative when it has passed)."""
-    return moment - time.time() if math.isfinite(moment) else math.inf
-
-
-def failure_actions(
-    *, redelivery: Any = None, dead_letter: Any = None, logger: LoggerLike | None = None
-) -> list[FailureAction]:
-    """The actions a worker runs after each batch, for its ``redelivery`` and
-    ``dead_letter`` options (see :class:`~msgworker.redelivery.RedeliveryBackoff` and
-    :class:`~msgworker.dead_letter.DeadLetter`).
-
-    Present whatever the options (``worker`` asks for them when it has per-record layers
-    or either option): records that failed because a circuit is open are kept invisible
-    until the circuit may close, and a circuit opened with ``pause_source=True`` pauses
-    the event source mapping. With ``dead_letter``,
-    permanent failures go to the dead-letter queue first; with ``redelivery``, the other
-    failed records come back after an exponential backoff.
-
-    Raises:
-        TypeError: an option of the wrong kind (the message says which kinds work).
-
-    Example:
-        >>> [type(action).__name__ for action in failure_actions()]
-        ['VisibilityAction', 'PauseSourceAction']
-    """
-    # Imported here: those modules import this one for AwsAccess and the helpers.
-    from .dead_letter import DeadLetterAction, dead_letter_option
-    from .pausing import PauseSourceAction
-    from .redelivery import VisibilityAction, redelivery_policy
-
-    policy = redelivery_policy(redelivery)
-    target = dead_letter_option(dead_letter)
-    access = AwsAccess(logger)
-    actions: list[FailureAction] = []
-    if target is not None:
-        actions.append(DeadLetterAction(target, access))
-    actions.append(VisibilityAction(policy, access))
-    actions.append(PauseSourceAction(access))
-    return actions
-
-
 __all__ = [
+    "MIN_SECONDS_FOR_A_CALL",
+    "SQS_BATCH_LIMIT",
     "AwsAccess",
-    "FailureAction",
     "Failures",
     "SqsQueue",
-    "failure_actions",
+    "chunks",
+    "error_code",
+    "queue_of",
+    "receive_count",
+    "sqs_failures",
 ]

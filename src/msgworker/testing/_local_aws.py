@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REGION = "us-east-1"
+from ._common import DEFAULT_REGION as REGION
 
 
 @dataclass(frozen=True)
 class LocalAws:
-    """A running local endpoint: where it is, and the environment that points SDKs at it."""
+    """A running local endpoint: where it is, and the environment that points SDKs at it.
+
+    :func:`local_aws` builds one; tests may build one by hand for an endpoint they run themselves.
+
+    >>> aws = LocalAws("http://127.0.0.1:5000", tables=("orders",))
+    >>> aws.endpoint_url, aws.tables
+    ('http://127.0.0.1:5000', ('orders',))
+    """
 
     endpoint_url: str
     tables: tuple[str, ...] = ()
@@ -86,7 +93,7 @@ def _delete_tables(aws: LocalAws) -> None:
 
 
 def _create_tables(aws: LocalAws, template_path: Path) -> tuple[str, ...]:
-    from .cli.template import load_template, physical_name
+    from ..cli.template import load_template, physical_name
 
     template = load_template(template_path)
     dynamodb = aws.client("dynamodb")

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._layers import Invocation
-from .errors import CircuitOpenError, NotStartedError
-from .failure_actions import (
+from .._layers import Invocation
+from ..errors import CircuitOpenError, NotStartedError
+from ._aws import (
     AwsAccess,
     Failures,
     SqsQueue,
@@ -146,9 +146,9 @@ class VisibilityAction:
     - not started because the Lambda's time ran out, or because an earlier record of its
       FIFO group failed: left alone, it comes back after the queue's visibility timeout
       (the group is held by its failed record anyway);
-    - not started behind a FIFO record that went to the DLQ (see
-      :class:`~msgworker.dead_letter.DeadLetterAction`, which runs first): visible again at
-      once, since nothing holds its group back any more.
+    - not started behind a FIFO record that went to the DLQ (dead-lettering runs first, so
+      that record is no longer among ``failures``): visible again at once, since nothing
+      holds its group back any more.
 
     FIFO queues get the same treatment. A failed FIFO message holds back the rest of its
     message group until it is delivered again, so the backoff delays the whole group; that
@@ -165,13 +165,8 @@ class VisibilityAction:
         self.policy = policy
         self.access = access
 
-    def __call__(self, invocation: Invocation, failures: Failures) -> None:
-        try:
-            self._delay(invocation, failures)
-        except Exception as error:  # an action never fails the invocation
-            self.access.error_once(("visibility", "unexpected"), "msgworker could not set visibility timeouts", error)
-
-    def _delay(self, invocation: Invocation, failures: Failures) -> None:
+    def __call__(self, invocation: Invocation, failures: Failures) -> frozenset[int]:
+        """Set the visibility of the failed records; none is resolved (all stay failed)."""
         failed = list(sqs_failures(invocation, failures))
         held = {_group(record) for _, record, error in failed if not _behind_in_group(error)}
         by_queue: dict[SqsQueue, list[tuple[int, str, int, str]]] = {}
@@ -190,6 +185,7 @@ class VisibilityAction:
             by_queue.setdefault(queue, []).append((index, handle, seconds, metric))
         for queue, entries in by_queue.items():
             self._change(invocation, queue, entries)
+        return frozenset()
 
     def _plan(self, record: Mapping[str, Any], error: BaseException) -> tuple[int, str] | None:
         if isinstance(error, CircuitOpenError):

@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._layers import Invocation
-from .errors import PermanentError
-from .failure_actions import (
+from .._layers import Invocation
+from ..errors import PermanentError
+from ._aws import (
     AwsAccess,
     Failures,
     SqsQueue,
@@ -189,7 +189,7 @@ class _Letter:
 
 class DeadLetterAction:
     """After a batch, send SQS records that failed with one of ``target.on`` to the DLQ and
-    mark them done (removing them from ``failures``).
+    return their indices: resolved, they are reported done (and Lambda deletes them).
 
     The DLQ gets the original body and the original message attributes (as many as fit
     beside msgworker's five: SQS allows ten), plus ``msgworker.error_type``,
@@ -210,18 +210,14 @@ class DeadLetterAction:
         self._explicit = _parse_queue(target.queue) if target.queue is not None else None
         self._redrive_targets: dict[str, SqsQueue | None] = {}
 
-    def __call__(self, invocation: Invocation, failures: Failures) -> None:
-        try:
-            self._dead_letter(invocation, failures)
-        except Exception as error:  # an action never fails the invocation
-            self.access.error_once(("dead-letter", "unexpected"), "msgworker could not dead-letter records", error)
-
-    def _dead_letter(self, invocation: Invocation, failures: Failures) -> None:
+    def __call__(self, invocation: Invocation, failures: Failures) -> frozenset[int]:
+        """Send what qualifies to the DLQ; return the indices SQS confirmed (now resolved)."""
         by_queue: dict[SqsQueue, list[tuple[int, Mapping[str, Any], BaseException]]] = {}
         for index, record, error in sqs_failures(invocation, failures):
             queue = queue_of(record)
             if isinstance(error, self.target.on) and isinstance(record.get("body"), str) and queue is not None:
                 by_queue.setdefault(queue, []).append((index, record, error))
+        resolved: set[int] = set()
         for source, records in by_queue.items():
             dead_letter_queue = self._target_for(invocation, source)
             if dead_letter_queue is None:
@@ -233,12 +229,13 @@ class DeadLetterAction:
             sent = self._send(invocation, dead_letter_queue, letters)
             for letter in letters:
                 if letter.index in sent:
-                    del failures[letter.index]
                     self._log_sent(letter, dead_letter_queue)
+            resolved |= sent
             if sent:
                 invocation.count("DeadLettered", len(sent))
             if len(sent) < len(letters):
                 invocation.count("DeadLetterFailed", len(letters) - len(sent))
+        return frozenset(resolved)
 
     def _target_for(self, invocation: Invocation, source: SqsQueue) -> SqsQueue | None:
         if self._explicit is not None:

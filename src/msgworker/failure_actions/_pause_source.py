@@ -1,6 +1,6 @@
 """Pause an SQS event source while a circuit is open, and resume it when the circuit may close.
 
-Keeping records invisible (see :mod:`msgworker.redelivery`) still costs one receive per
+Keeping records invisible (see ``VisibilityAction``) still costs one receive per
 record each time the circuit half-opens. For long outages a breaker created with
 ``circuit_breaker(..., pause_source=True)`` goes further: when its open circuit fails a
 batch, the function's event source mapping for that queue is disabled, so Lambda stops
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ._layers import Invocation
-from .errors import CircuitOpenError
-from .failure_actions import AwsAccess, Failures, error_code, sqs_failures
+from .._layers import Invocation
+from ..errors import CircuitOpenError
+from ._aws import AwsAccess, Failures, error_code, sqs_failures
 
 SCHEDULER_ROLE_ENV = "MSGWORKER_SCHEDULER_ROLE_ARN"
 RESUME_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:lambda:updateEventSourceMapping"
@@ -89,13 +89,8 @@ class PauseSourceAction:
         self._mappings: dict[tuple[str, str], list[str]] = {}
         self._paused_until: dict[str, float] = {}
 
-    def __call__(self, invocation: Invocation, failures: Failures) -> None:
-        try:
-            self._pause_all(invocation, failures)
-        except Exception as error:  # an action never fails the invocation
-            self.access.error_once(("pause", "unexpected"), "msgworker could not pause the event source", error)
-
-    def _pause_all(self, invocation: Invocation, failures: Failures) -> None:
+    def __call__(self, invocation: Invocation, failures: Failures) -> frozenset[int]:
+        """Pause the sources of open circuits; none is resolved (all stay failed)."""
         pauses: dict[str, _Pause] = {}
         for _, record, error in sqs_failures(invocation, failures):
             if isinstance(error, CircuitOpenError) and error.pause_source:
@@ -104,7 +99,7 @@ class PauseSourceAction:
                 if pause is None or error.reopens_at > pause.until:
                     pauses[arn] = _Pause(arn, error.reopens_at, error.name)
         if not pauses:
-            return
+            return frozenset()
         role = os.environ.get(SCHEDULER_ROLE_ENV)
         functions = _functions_of(invocation.context)
         if not role or not functions:
@@ -117,9 +112,10 @@ class PauseSourceAction:
                 "(see docs/failure-handling.md).",
             )
             invocation.count("SourcePauseFailed", len(pauses))
-            return
+            return frozenset()
         for pause in pauses.values():
             self._pause(invocation, functions, role, pause)
+        return frozenset()
 
     def _pause(self, invocation: Invocation, functions: tuple[str, ...], role: str, pause: _Pause) -> None:
         until = max(pause.until, time.time() + MIN_PAUSE_SECONDS)

@@ -1,0 +1,60 @@
+"""Event factories, a fake Lambda context and a manual clock for testing msgworker handlers.
+
+Every factory returns plain dicts in the shape AWS Lambda hands to a function, so a handler can be
+exercised exactly as it runs in production, without boto3, LocalStack or network access:
+
+>>> from msgworker.testing import LambdaContext, ManualClock, sqs_event
+>>> event = sqs_event([{"order_id": "o-1"}, {"order_id": "o-2"}], queue="orders")
+>>> [record["body"] for record in event["Records"]]
+['{"order_id": "o-1"}', '{"order_id": "o-2"}']
+>>> clock = ManualClock()
+>>> context = LambdaContext(timeout=3, clock=clock)
+>>> context.get_remaining_time_in_millis()
+3000
+>>> clock.advance(2.5)
+>>> context.get_remaining_time_in_millis()
+500
+
+Bodies, messages, details and data may be ``str``, ``bytes``, a pydantic model (serialised with
+``model_dump_json()``) or any JSON-serialisable value (serialised with ``json.dumps``).
+
+Ids are random (uuid4) on every call; sequence numbers come from one module-level counter, so they
+strictly increase across calls, as AWS guarantees within a FIFO group, shard or stream partition.
+
+The factories live in one private module per source, mirroring ``msgworker.sources``; import them
+from here. ``local_aws`` starts a moto server and imports boto3 and moto only when called.
+"""
+
+from __future__ import annotations
+
+from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, MessageAttributeValue
+from ._context import LambdaContext, ManualClock
+from ._dynamodb import dynamodb_event, dynamodb_record, to_dynamodb_json
+from ._eventbridge import eventbridge_event, eventbridge_to_sqs_event
+from ._kinesis import kinesis_event, kinesis_record
+from ._local_aws import LocalAws, local_aws
+from ._sns import sns_envelope, sns_event, sns_record, sns_to_sqs_event
+from ._sqs import sqs_event, sqs_record
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_REGION",
+    "LambdaContext",
+    "LocalAws",
+    "ManualClock",
+    "MessageAttributeValue",
+    "dynamodb_event",
+    "dynamodb_record",
+    "eventbridge_event",
+    "eventbridge_to_sqs_event",
+    "kinesis_event",
+    "kinesis_record",
+    "local_aws",
+    "sns_envelope",
+    "sns_event",
+    "sns_record",
+    "sns_to_sqs_event",
+    "sqs_event",
+    "sqs_record",
+    "to_dynamodb_json",
+]
