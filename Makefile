@@ -89,11 +89,19 @@ template-scan: tools
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience
-bench: $(STAMP)
+# The bench-only extra (event-ruler, compared in bench/patterns.py) goes into .venv only for `make bench`.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/idempotency.py
 	$(BIN)/python bench/resilience.py
+	$(BIN)/python bench/patterns.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

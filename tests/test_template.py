@@ -206,6 +206,9 @@ Resources:
             Queue: !GetAtt Queue.Arn
             BatchSize: 10
             FunctionResponseTypes: [ReportBatchItemFailures]
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"body": {"total": [{"numeric": [">", 0]}]}}'
 """
 
 
@@ -278,6 +281,37 @@ Resources:
     "sample-event-of-another-source": (
         "E9505",
         _edit(_GOOD, ("events/sqs/orders.json", "events/sns/notification.json")),
+    ),
+    # E9506: patterns checked by msgworker.patterns (Lambda filter criteria, an EventBridge rule, an SNS policy).
+    "invalid-filter-criteria": ("E9506", _edit(_GOOD, ('[">", 0]', '[">", "0"]'))),
+    "wildcard-in-filter-criteria": ("E9506", _edit(_GOOD, ('{"numeric": [">", 0]}', '{"wildcard": "1*"}'))),
+    "invalid-event-pattern": (
+        "E9506",
+        _GOOD
+        + """\
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [com.example.orders]
+        detail-type: OrderPlaced
+""",
+    ),
+    "invalid-filter-policy": (
+        "E9506",
+        _GOOD
+        + """\
+  Topic:
+    Type: AWS::SNS::Topic
+  Subscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: sqs
+      Endpoint: !GetAtt Queue.Arn
+      FilterPolicy:
+        event_type: [{wildcard: "user.*"}]
+""",
     ),
 }
 

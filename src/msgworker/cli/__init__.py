@@ -3,6 +3,7 @@
     msgworker invoke OrdersFunction -e events/sqs/orders.json [-t template.yaml] [-n env.json]
     msgworker run handlers.orders:handler -e events/sqs/orders.json
     msgworker event sqs --body '{"order_id": "o-1", "total": 5}' --fifo --group customer-1
+    msgworker pattern test '{"detail-type": ["OrderPlaced"]}' -e events/eventbridge/high-value-order.json
 
 Every user error (a handler that does not import, an event file that is not JSON, an
 unknown option) is one line on stderr and exit status 2, never a traceback.
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from .events import add_event_command
 from .invoke import add_invoke_command
+from .pattern import add_pattern_command
 from .run import CommandError, add_run_command
 
 __all__ = ["CommandError", "build_parser", "main"]
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_invoke_command(commands)
     add_run_command(commands)
     add_event_command(commands)
+    add_pattern_command(commands)
     return parser
 
 
