@@ -1,9 +1,17 @@
-"""What every event source provides, as data and small functions."""
+"""What every event source provides, as data and small functions.
+
+A source module holds only what is its own: how to decode a record, where its id is,
+which Message fields it carries, how its message attributes are spelled. What is the
+same for every source lives here: the Message fields every record has
+(:meth:`Source.describe`), reading an id (:func:`text_at`), message attributes to Python
+values (:func:`decode_attributes`), the inner envelopes' fields (:func:`finish_fields`).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,19 +41,50 @@ class Ordering(Enum):
     """Strictly in order; the first failure stops the batch (Lambda checkpoints there)."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # identity hash: sources key per-worker caches
+def no_group(record: Record) -> str | None:
+    """The group key of a source without groups."""
+    return None
+
+
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)  # identity hash: sources key per-worker caches
 class Source:
-    """One event source: how to recognise, decode, identify, order and report its records."""
+    """One event source: how to recognise, decode, identify, order and report its records.
+
+    Example:
+        >>> KINESIS_LIKE = Source(
+        ...     name="kinesis",
+        ...     ordering=Ordering.STREAM,
+        ...     partial_batch_response=True,
+        ...     record_id=text_at("kinesis", "sequenceNumber"),
+        ...     decode=lambda record: (record["kinesis"]["data"], True, ()),
+        ...     fields=lambda record: {"partition_key": dig(record, "kinesis", "partitionKey")},
+        ... )
+        >>> fields = KINESIS_LIKE.describe({"kinesis": {"sequenceNumber": "49", "partitionKey": "p"}}, ())
+        >>> fields["id"], fields["source"], fields["partition_key"]
+        ('49', 'kinesis', 'p')
+    """
 
     name: str
     ordering: Ordering
     partial_batch_response: bool
     """True: return ``batchItemFailures``; False: raise so Lambda's async retry applies."""
     record_id: Callable[[Record], str | None]
-    group_key: Callable[[Record], str | None]
     decode: Callable[[Record], Decoded]
-    describe: Callable[[Record, tuple[Envelope, ...]], Fields]
-    """The Message fields of a record; called only when a Message field is read."""
+    fields: Callable[[Record], Fields]
+    """The Message fields particular to this source (beyond id, source, raw, envelopes)."""
+    group_key: Callable[[Record], str | None] = no_group
+
+    def describe(self, record: Record, inner: tuple[Envelope, ...]) -> Fields:
+        """The Message fields of a record; called only when a Message field is read."""
+        record_id = self.record_id(record)
+        fields: Fields = {
+            "outer": Envelope(self.name, record_id, record),
+            "id": record_id,
+            "source": self.name,
+            "raw": record,
+            **self.fields(record),
+        }
+        return finish_fields(fields, inner)
 
 
 def dig(record: Record, *path: str) -> Any:
@@ -56,6 +95,22 @@ def dig(record: Record, *path: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def text_at(*path: str) -> Callable[[Record], str | None]:
+    """A function reading the string at ``path`` in a record (``None`` when it is missing
+    or not a string): how a source finds a record's id or group.
+
+    Example:
+        >>> text_at("Sns", "MessageId")({"Sns": {"MessageId": "m-1"}}), text_at("id")({"id": 7})
+        ('m-1', None)
+    """
+
+    def read(record: Record) -> str | None:
+        value = dig(record, *path)
+        return value if isinstance(value, str) else None
+
+    return read
 
 
 def number(text: str) -> int | float:
@@ -71,6 +126,40 @@ def decode_base64(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError) as error:
         raise ParseError(f"{what} is not valid base64: {error}") from None
+
+
+def decode_attributes(
+    attributes: Any, source: str, kind_key: str, value_of: Callable[[Mapping[str, Any], str], Any]
+) -> dict[str, Any]:
+    """Message attributes to Python values, by data type: ``Number`` as int or float,
+    ``Binary`` as bytes (base64 in the event), ``String.Array`` as a list (JSON text in the
+    event), anything else as the text; a missing value as ``None``.
+
+    SQS and SNS spell an attribute differently: ``kind_key`` names its data type's key,
+    and ``value_of(attribute, kind)`` picks its value.
+
+    Example:
+        >>> decode_attributes({"n": {"Type": "Number", "Value": "2"}}, "SNS", "Type", lambda a, kind: a.get("Value"))
+        {'n': 2}
+    """
+    if not isinstance(attributes, Mapping):
+        return {}
+    decoded: dict[str, Any] = {}
+    for name, attribute in attributes.items():
+        kind = str(attribute.get(kind_key, "String"))
+        value = value_of(attribute, kind)
+        if value is None:
+            decoded[name] = None
+        elif kind.startswith("Number"):
+            decoded[name] = number(value)
+        elif kind.startswith("Binary"):
+            decoded[name] = decode_base64(value, f"{source} message attribute {name!r}")
+        elif kind == "String.Array":
+            # SNS raw delivery carries String.Array attributes to SQS as JSON text too.
+            decoded[name] = json.loads(value)
+        else:
+            decoded[name] = value
+    return decoded
 
 
 def epoch_millis(value: Any) -> datetime | None:

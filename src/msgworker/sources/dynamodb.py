@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ParseError
-from ..message import Envelope, Fields
-from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_seconds, finish_fields
+from ..message import Fields
+from .base import Decoded, Ordering, Record, Source, decode_base64, epoch_seconds, text_at
 
 
 def _number(text: str) -> int | Decimal:
@@ -61,11 +61,6 @@ def deserialize_image(image: Any) -> dict[str, Any] | None:
     return {key: deserialize(item) for key, item in image.items()}
 
 
-def _record_id(record: Record) -> str | None:
-    value = dig(record, "dynamodb", "SequenceNumber")
-    return value if isinstance(value, str) else None
-
-
 def _decode(record: Record) -> Decoded:
     change = record.get("dynamodb")
     if not isinstance(change, Mapping):
@@ -77,13 +72,9 @@ def _decode(record: Record) -> Decoded:
     raise ParseError("DynamoDB stream record has no NewImage, OldImage or Keys")
 
 
-def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+def _fields(record: Record) -> Fields:
     change = record.get("dynamodb") or {}
-    fields: Fields = {
-        "outer": Envelope("dynamodb", _record_id(record), record),
-        "id": _record_id(record),
-        "source": "dynamodb",
-        "raw": record,
+    return {
         "sequence_number": change.get("SequenceNumber"),
         "event_source_arn": record.get("eventSourceARN"),
         "sent_at": epoch_seconds(change.get("ApproximateCreationDateTime")),
@@ -92,15 +83,13 @@ def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
         "new_image": deserialize_image(change.get("NewImage")),
         "old_image": deserialize_image(change.get("OldImage")),
     }
-    return finish_fields(fields, inner)
 
 
 DYNAMODB = Source(
     name="dynamodb",
     ordering=Ordering.STREAM,
     partial_batch_response=True,
-    record_id=_record_id,
-    group_key=lambda record: None,
+    record_id=text_at("dynamodb", "SequenceNumber"),
     decode=_decode,
-    describe=_describe,
+    fields=_fields,
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ParseError
 from ..message import Envelope, Fields
-from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, finish_fields, iso_time
+from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, text_at
 
 # The keys EventBridge always sends; requiring them keeps a user's own JSON that
 # happens to contain "detail-type" from being unwrapped by mistake.
@@ -41,34 +41,20 @@ def unwrap(event: Mapping[str, Any]) -> Decoded:
     return event["detail"], False, (Envelope("eventbridge", event.get("id"), event),)
 
 
-def _record_id(record: Record) -> str | None:
-    value = record.get("id")
-    return value if isinstance(value, str) else None
-
-
 def _decode(record: Record) -> Decoded:
     detail, serialised, _ = unwrap(record)
     return detail, serialised, ()
 
 
-def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
-    fields: Fields = {
-        "outer": Envelope("eventbridge", _record_id(record), record),
-        "id": _record_id(record),
-        "source": "eventbridge",
-        "raw": record,
-        "sent_at": iso_time(record.get("time")),
-        **envelope_fields(record),
-    }
-    return finish_fields(fields, inner)
+def _fields(record: Record) -> Fields:
+    return {"sent_at": iso_time(record.get("time")), **envelope_fields(record)}
 
 
 EVENTBRIDGE = Source(
     name="eventbridge",
     ordering=Ordering.INDEPENDENT,
     partial_batch_response=False,
-    record_id=_record_id,
-    group_key=lambda record: None,
+    record_id=text_at("id"),
     decode=_decode,
-    describe=_describe,
+    fields=_fields,
 )

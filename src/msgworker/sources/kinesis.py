@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ParseError
-from ..message import Envelope, Fields
-from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_seconds, finish_fields
-
-
-def _record_id(record: Record) -> str | None:
-    value = dig(record, "kinesis", "sequenceNumber")
-    return value if isinstance(value, str) else None
+from ..message import Fields
+from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_seconds, text_at
 
 
 def _decode(record: Record) -> Decoded:
@@ -21,27 +16,21 @@ def _decode(record: Record) -> Decoded:
     return decode_base64(data, "Kinesis record data"), True, ()
 
 
-def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+def _fields(record: Record) -> Fields:
     kinesis = record.get("kinesis") or {}
-    fields: Fields = {
-        "outer": Envelope("kinesis", _record_id(record), record),
-        "id": _record_id(record),
-        "source": "kinesis",
-        "raw": record,
+    return {
         "sequence_number": kinesis.get("sequenceNumber"),
         "partition_key": kinesis.get("partitionKey"),
         "event_source_arn": record.get("eventSourceARN"),
         "sent_at": epoch_seconds(kinesis.get("approximateArrivalTimestamp")),
     }
-    return finish_fields(fields, inner)
 
 
 KINESIS = Source(
     name="kinesis",
     ordering=Ordering.STREAM,
     partial_batch_response=True,
-    record_id=_record_id,
-    group_key=lambda record: None,
+    record_id=text_at("kinesis", "sequenceNumber"),
     decode=_decode,
-    describe=_describe,
+    fields=_fields,
 )

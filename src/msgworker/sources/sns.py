@@ -2,45 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParseError
 from ..message import Envelope, Fields
-from .base import (
-    ENVELOPE_FIELDS,
-    Decoded,
-    Ordering,
-    Record,
-    Source,
-    decode_base64,
-    dig,
-    finish_fields,
-    iso_time,
-    number,
-)
+from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, text_at
+from .base import decode_attributes as _decode_attributes
 
 
 def decode_attributes(attributes: Any) -> dict[str, Any]:
-    """SNS ``MessageAttributes`` (``{"n": {"Type": ..., "Value": ...}}``) to Python values."""
-    if not isinstance(attributes, Mapping):
-        return {}
-    decoded: dict[str, Any] = {}
-    for name, attribute in attributes.items():
-        kind = str(attribute.get("Type", "String"))
-        value = attribute.get("Value")
-        if value is None:
-            decoded[name] = None
-        elif kind.startswith("Number"):
-            decoded[name] = number(value)
-        elif kind.startswith("Binary"):
-            decoded[name] = decode_base64(value, f"SNS message attribute {name!r}")
-        elif kind == "String.Array":
-            decoded[name] = json.loads(value)
-        else:
-            decoded[name] = value
-    return decoded
+    """SNS ``MessageAttributes`` (``{"n": {"Type": ..., "Value": ...}}``) to Python values.
+
+    Example:
+        >>> decode_attributes({"tier": {"Type": "String", "Value": "gold"}, "n": {"Type": "Number", "Value": "1.5"}})
+        {'tier': 'gold', 'n': 1.5}
+    """
+    return _decode_attributes(attributes, "SNS", "Type", _value)
+
+
+def _value(attribute: Mapping[str, Any], kind: str) -> Any:
+    return attribute.get("Value")
 
 
 def envelope_fields(envelope: Mapping[str, Any]) -> Fields:
@@ -75,11 +57,6 @@ def unwrap(envelope: Mapping[str, Any]) -> Decoded:
     return message, True, (Envelope("sns", envelope.get("MessageId"), envelope),)
 
 
-def _record_id(record: Record) -> str | None:
-    value = dig(record, "Sns", "MessageId")
-    return value if isinstance(value, str) else None
-
-
 def _decode(record: Record) -> Decoded:
     notification = record.get("Sns")
     if not isinstance(notification, Mapping):
@@ -88,26 +65,20 @@ def _decode(record: Record) -> Decoded:
     return payload, serialised, ()
 
 
-def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+def _fields(record: Record) -> Fields:
     notification = record.get("Sns") or {}
-    fields: Fields = {
-        "outer": Envelope("sns", _record_id(record), record),
-        "id": _record_id(record),
-        "source": "sns",
-        "raw": record,
+    return {
         "event_source_arn": record.get("EventSubscriptionArn"),
         "sent_at": iso_time(notification.get("Timestamp")),
         **envelope_fields(notification),
     }
-    return finish_fields(fields, inner)
 
 
 SNS = Source(
     name="sns",
     ordering=Ordering.INDEPENDENT,
     partial_batch_response=False,
-    record_id=_record_id,
-    group_key=lambda record: None,
+    record_id=text_at("Sns", "MessageId"),
     decode=_decode,
-    describe=_describe,
+    fields=_fields,
 )

@@ -7,31 +7,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ParseError
-from ..message import Envelope, Fields
+from ..message import Fields
 from . import eventbridge, sns
-from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_millis, finish_fields, number
+from .base import Decoded, Ordering, Record, Source, epoch_millis, text_at
+from .base import decode_attributes as _decode_attributes
 
 INNER_ENVELOPES = ("auto", "none", "sns", "eventbridge")
 
 
 def decode_attributes(attributes: Any) -> dict[str, Any]:
-    """SQS ``messageAttributes`` (``stringValue`` / ``binaryValue``) to Python values."""
-    if not isinstance(attributes, Mapping):
-        return {}
-    decoded: dict[str, Any] = {}
-    for name, attribute in attributes.items():
-        kind = str(attribute.get("dataType", "String"))
-        if kind.startswith("Binary"):
-            raw = attribute.get("binaryValue")
-            decoded[name] = None if raw is None else decode_base64(raw, f"SQS message attribute {name!r}")
-        elif kind.startswith("Number") and attribute.get("stringValue") is not None:
-            decoded[name] = number(attribute["stringValue"])
-        elif kind == "String.Array" and attribute.get("stringValue") is not None:
-            # SNS raw delivery carries String.Array attributes as JSON text.
-            decoded[name] = json.loads(attribute["stringValue"])
-        else:
-            decoded[name] = attribute.get("stringValue")
-    return decoded
+    """SQS ``messageAttributes`` (``stringValue`` / ``binaryValue``) to Python values.
+
+    Example:
+        >>> decode_attributes({"tier": {"dataType": "String", "stringValue": "gold"},
+        ...                    "blob": {"dataType": "Binary", "binaryValue": "aGk="}})
+        {'tier': 'gold', 'blob': b'hi'}
+    """
+    return _decode_attributes(attributes, "SQS", "dataType", _value)
+
+
+def _value(attribute: Mapping[str, Any], kind: str) -> Any:
+    return attribute.get("binaryValue" if kind.startswith("Binary") else "stringValue")
 
 
 def _bad_body(record: Record) -> ParseError:
@@ -101,26 +97,16 @@ _DECODERS: dict[str, Callable[[Record], Decoded]] = {
 }
 
 
-def _record_id(record: Record) -> str | None:
-    value = dig(record, "messageId")
-    return value if isinstance(value, str) else None
+_record_id = text_at("messageId")
+_group_key = text_at("attributes", "MessageGroupId")
 
 
-def _group_key(record: Record) -> str | None:
-    value = dig(record, "attributes", "MessageGroupId")
-    return value if isinstance(value, str) else None
-
-
-def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
+def _fields(record: Record) -> Fields:
     attributes = record.get("attributes")
     if not isinstance(attributes, Mapping):
         attributes = {}
     receive_count = attributes.get("ApproximateReceiveCount")
-    fields: Fields = {
-        "outer": Envelope("sqs", _record_id(record), record),
-        "id": _record_id(record),
-        "source": "sqs",
-        "raw": record,
+    return {
         "attributes": decode_attributes(record.get("messageAttributes")),
         "receive_count": int(receive_count) if receive_count is not None else None,
         "group_id": attributes.get("MessageGroupId"),
@@ -129,7 +115,6 @@ def _describe(record: Record, inner: tuple[Envelope, ...]) -> Fields:
         "event_source_arn": record.get("eventSourceARN"),
         "sent_at": epoch_millis(attributes.get("SentTimestamp")),
     }
-    return finish_fields(fields, inner)
 
 
 # Only FIFO queues are ordered by group: a standard (fair) queue may also carry
@@ -141,9 +126,9 @@ SQS_SOURCES: dict[tuple[str, bool], Source] = {
         ordering=Ordering.BY_GROUP if fifo else Ordering.INDEPENDENT,
         partial_batch_response=True,
         record_id=_record_id,
-        group_key=_group_key,
         decode=decode,
-        describe=_describe,
+        fields=_fields,
+        group_key=_group_key,
     )
     for inner, decode in _DECODERS.items()
     for fifo in (False, True)
