@@ -4,6 +4,7 @@ and stacked under worker in the wrappers' order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
@@ -193,3 +194,29 @@ def test_time_is_the_workers_clock_for_the_deadline() -> None:
     assert [failure.index for failure in result.failures] == [2, 3]
     assert not any(failure.started for failure in result.failures)
     assert time.monotonic() > 0  # the real clock was never needed
+
+
+def test_a_breaker_around_a_helper_trips_across_batches() -> None:
+    # Failures below the threshold wait for the end of their batch; a breaker worker does
+    # not find around the record function must still add them then.
+    calls: list[str] = []
+    store = BreakerMemory()
+
+    @circuit_breaker("payments-helper", store=store, failure_threshold=3, recovery_timeout=60)
+    def call_api(order_id: str) -> None:
+        calls.append(order_id)
+        raise ConnectionError("payments API unreachable")
+
+    @worker(Order)
+    def handler(order: Order) -> None:
+        # The function decides the record is done anyway: the failure still counts.
+        with contextlib.suppress(ConnectionError):
+            call_api(order.order_id)
+
+    body = Order(order_id="o-1", customer=Customer(id="c")).model_dump_json()
+    for _ in range(3):
+        assert handler(sqs_event([body]), LambdaContext(timeout=30)) == {"batchItemFailures": []}
+    # Opened by the third batch's failure: the fourth record is stopped by the open circuit.
+    result = handler.run(sqs_event([body]), LambdaContext(timeout=30))
+    assert [type(failure.error) for failure in result.failures] == [CircuitOpenError]
+    assert len(calls) == 3

@@ -62,7 +62,7 @@ class Invocation:
         6.0
     """
 
-    __slots__ = ("clock", "context", "deadline", "ends", "metrics", "records", "source", "state")
+    __slots__ = ("clock", "context", "deadline", "deferred", "ends", "metrics", "records", "source", "state")
 
     def __init__(
         self,
@@ -81,6 +81,19 @@ class Invocation:
         self.clock = clock
         self.state: dict[object, Any] = {}
         self.metrics: dict[str, int] = {}
+        self.deferred: dict[object, Callable[[Batch], None]] | None = None
+
+    def defer(self, owner: object, finish: Callable[[Batch], None]) -> None:
+        """Have ``finish(batch)`` called once after the batch's records, like a layer's
+        ``finish`` hook: for a layer ``worker`` did not find around the record function
+        (a breaker around a client call the function makes), which still has per-batch
+        work to complete (failures to add to the shared count). Once per ``owner``, after
+        the hooks of the layers worker found (so ``finish`` must do nothing when their own
+        hook already did the work)."""
+        with _counting:
+            if self.deferred is None:
+                self.deferred = {}
+            self.deferred.setdefault(owner, finish)
 
     def remaining(self) -> float:
         """Seconds until no record may start any more (``math.inf`` without a context)."""

@@ -139,9 +139,11 @@ class Worker:
         assert source is not None
         plan = self._plans.get(source) or self._plan(source)
         if not self._prepare and not self._finish:
-            return plan(records, invocation.deadline)  # no hooks to call
+            failures = plan(records, invocation.deadline)  # no hooks to call, unless deferred
+            if invocation.deferred:
+                self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation), failures))
+            return failures
         batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
-        failures: Failures
         try:
             for prepare in self._prepare:
                 prepare(batch)
@@ -168,7 +170,10 @@ class Worker:
         return actions.apply(invocation, failures)
 
     def _finish_batch(self, batch: Batch) -> None:
-        for finish in self._finish:
+        deferred = batch.invocation.deferred
+        # Then what layers met while the records ran asked for (a breaker around a helper).
+        hooks = [*self._finish, *deferred.values()] if deferred else self._finish
+        for finish in hooks:
             try:
                 finish(batch)
             except Exception as error:  # the records' outcomes stand; say why the hook failed

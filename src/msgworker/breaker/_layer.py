@@ -137,9 +137,9 @@ class CircuitBreaker:
         self._gate.check_batch(batch.invocation)
 
     def finish(self, batch: Batch) -> None:
-        """After a batch: add its failures not yet counted to the shared count (one request)."""
-        if batch.failures:
-            self._outcomes.flush_batch(batch.invocation)
+        """After a batch: add its failures not yet counted to the shared count (one request;
+        none when every failure was already added). A failure the function caught still counts."""
+        self._outcomes.flush_batch(batch.invocation)
 
 
 def circuit_breaker(

@@ -140,6 +140,10 @@ class Outcomes:
         count = self.view.count_failure(self.view.clock(), invocation)
         if count:
             self._flush(count, invocation)
+        elif invocation is not None:
+            # Whether or not worker found this breaker around the record function (it may
+            # guard a client call inside it), the batch's pending failures get added at its end.
+            invocation.defer(self, lambda batch: self.flush_batch(batch.invocation))
 
     def _flush(self, count: int, invocation: Invocation | None) -> None:
         """Add ``count`` failures to the shared count; trip the breaker if that reaches
