@@ -73,7 +73,7 @@ class Idempotency:
 
     ``worker`` calls :meth:`prepare` and :meth:`finish` around each batch; the wrapper
     that ``idempotent`` returns calls the rest. Reach it from a decorated function with
-    ``msgworker.layers.find_layers(function)``.
+    ``msgworker._layers.find_layers(function)``.
 
     Example:
         >>> from msgworker._layers import find_layers
