@@ -37,6 +37,7 @@ from msgworker.errors import (
 )
 from msgworker.idempotency import DynamoDBStore, InMemoryStore, idempotent
 from msgworker.idempotency.keys import payload_hash
+from msgworker.idempotency.store import Claim, StoredRecord
 from msgworker.testing import LambdaContext, ManualClock, sqs_event, sqs_record
 
 
@@ -754,8 +755,20 @@ def test_duplicates_seen_by_a_warm_container_cost_no_dynamodb_call(dynamodb: Dyn
     assert ran == ["o-0", "o-1", "o-2"]
 
 
+class ClaimCountingStore(InMemoryStore):
+    """An in-memory store that notes the key of every claim it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[str] = []
+
+    def claim(self, claim: Claim, now: float) -> StoredRecord | None:
+        self.claims.append(claim.key)
+        return super().claim(claim, now)
+
+
 def test_the_cache_is_bounded_and_forgets_expired_keys() -> None:
-    store = InMemoryStore()
+    store = ClaimCountingStore()
     ran: list[str] = []
 
     @idempotent(key="order_id", name="bounded", store=store, cache_size=2, ttl=60)
@@ -764,11 +777,19 @@ def test_the_cache_is_bounded_and_forgets_expired_keys() -> None:
 
     for n in range(3):
         charge(order(f"o-{n}"))
+    store.claims.clear()
+    charge(order("o-2"))
+    charge(order("o-1"))
+    assert store.claims == []  # the two most recent keys: answered by the warm cache
+    charge(order("o-0"))
+    assert store.claims == ["bounded#o-0"]  # pushed out of the cache of 2: the store says duplicate
+    assert ran == ["o-0", "o-1", "o-2"]
+
     (layer,) = find_layers(charge)
-    assert len(layer.cache) == 2
-    assert layer.cache.get("bounded#o-0", time.time()) is None
-    assert layer.cache.get("bounded#o-2", time.time()) is not None
-    assert layer.cache.get("bounded#o-2", time.time() + 61) is None
+    layer.clock = lambda: time.time() + 61  # past the ttl: forgotten by the cache and the store
+    charge(order("o-1"))
+    assert store.claims[-1] == "bounded#o-1"
+    assert ran == ["o-0", "o-1", "o-2", "o-1"]
 
 
 # -- the in-memory store behaves like DynamoDB --------------------------------------------------

@@ -21,7 +21,7 @@ def test_every_public_name_resolves_to_an_object_not_a_module() -> None:
         assert not isinstance(value, types.ModuleType), name
     assert callable(msgworker.retry) and msgworker.retry.__module__ == "msgworker._retry"
     assert msgworker.circuit_breaker.__module__ == "msgworker.breaker._layer"
-    assert msgworker.idempotent.__module__ == "msgworker.idempotency.layer"
+    assert msgworker.idempotent.__module__ == "msgworker.idempotency._decorator"
     assert msgworker.DeadLetter is msgworker.failure_actions.DeadLetter
     assert msgworker.RedeliveryBackoff is msgworker.failure_actions.RedeliveryBackoff
 

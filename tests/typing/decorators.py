@@ -38,6 +38,8 @@ def forms() -> None:
     assert_type(once("c-1", 5.0), str)
     pending = assert_type(retry()(fetch)(1), Coroutine[Any, Any, int])
     pending.close()
+    pending = assert_type(idempotent(key="n", name="fetch", store=InMemoryStore())(fetch)(1), Coroutine[Any, Any, int])
+    pending.close()
 
     @worker(Order, concurrency=4)
     @idempotent(key="order_id", name="orders", store=InMemoryStore())
@@ -72,3 +74,5 @@ def mistakes() -> None:
     retry(attempts="3")  # type: ignore[arg-type]
     guarded = circuit_breaker("payments", store=BreakerMemory())(charge)
     guarded("c-1")  # type: ignore[call-arg]
+    once = idempotent(key="customer", name="charge", store=InMemoryStore())(charge)
+    once("c-1", amount="five")  # type: ignore[arg-type]

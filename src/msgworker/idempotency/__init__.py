@@ -8,9 +8,17 @@
         charge(order)
 
 A record's effect happens at most once per key within the TTL, even when SQS delivers
-it twice at once; see docs/idempotency.md. The modules:
+it twice at once; see docs/idempotency.md. The modules, shaped like
+:mod:`msgworker.breaker` (pure rules, a store protocol, DynamoDB apart):
 
-- :mod:`~msgworker.idempotency.layer`: the decorator and its batch hooks;
+- :mod:`~msgworker.idempotency._decorator`: ``idempotent``, its sync and async wrappers;
+- :mod:`~msgworker.idempotency._options`: the options and their checks;
+- :mod:`~msgworker.idempotency._decisions`: the rules (duplicate, in progress, key reused,
+  leases, what a call does next) as pure functions, no I/O;
+- :mod:`~msgworker.idempotency._batch`: the batch hooks: claims for a whole batch, writes
+  waited for at its end;
+- :mod:`~msgworker.idempotency._layer`: the layer object (store, warm cache) and a call
+  on its own outside a batch;
 - :mod:`~msgworker.idempotency.keys`: key functions, payload hash, namespacing;
 - :mod:`~msgworker.idempotency.store`: the store protocol and an in-memory store;
 - :mod:`~msgworker.idempotency.dynamodb`: the DynamoDB store;
@@ -23,10 +31,11 @@ from ..errors import (
     IdempotencyKeyReusedError,
     IdempotencyStoreError,
 )
+from ._decorator import idempotent
+from ._layer import Idempotency
 from .cache import CompletedCache
 from .dynamodb import TABLE_VARIABLE, DynamoDBStore
 from .keys import field, payload_hash
-from .layer import Idempotency, idempotent
 from .store import Claim, IdempotencyStore, InMemoryStore, StoredRecord
 
 __all__ = [

@@ -5,7 +5,7 @@ A store keeps one record per namespaced key and offers four atomic operations:
 ``claim`` (create or take over an absent, expired or abandoned record), ``renew`` and
 ``complete`` and ``release`` (each only while the caller still owns the record). The
 decisions built on them (duplicate, in progress, key reused) live in
-:mod:`msgworker.idempotency.layer`, so a new store is a new file, not an edit there.
+:mod:`msgworker.idempotency._decisions`, so a new store is a new file, not an edit there.
 """
 
 from __future__ import annotations
