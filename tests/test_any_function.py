@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from msgworker import CircuitOpenError, ConfigurationError, Message, circuit_breaker, idempotent, retry, worker
 from msgworker.breaker import InMemoryStore as BreakerMemory
 from msgworker.idempotency import InMemoryStore
-from msgworker.idempotency.store import Claim, StoredRecord
+from msgworker.idempotency._store import Claim, StoredRecord
 from msgworker.testing import LambdaContext, sqs_event, sqs_record
 
 
@@ -220,3 +220,24 @@ def test_a_breaker_around_a_helper_trips_across_batches() -> None:
     result = handler.run(sqs_event([body]), LambdaContext(timeout=30))
     assert [type(failure.error) for failure in result.failures] == [CircuitOpenError]
     assert len(calls) == 3
+
+
+def test_retry_outside_idempotent_retries_under_one_key() -> None:
+    store = CountingStore()
+    attempts: list[str] = []
+
+    @worker(Order)
+    @retry(attempts=3, on=(ConnectionError,), sleep=lambda seconds: None)
+    @idempotent(key="order_id", name="retried-charge", store=store)
+    def handler(order: Order) -> None:
+        attempts.append(order.order_id)
+        if len(attempts) < 3:
+            raise ConnectionError("payments API unreachable")
+
+    body = Order(order_id="o-1", customer=Customer(id="c")).model_dump_json()
+    assert handler(sqs_event([body]), LambdaContext(timeout=30)) == {"batchItemFailures": []}
+    assert attempts == ["o-1"] * 3
+    assert store.calls == ["claim", "release", "claim", "release", "claim"]
+    # Completed: a redelivery is a duplicate.
+    assert handler(sqs_event([body]), LambdaContext(timeout=30)) == {"batchItemFailures": []}
+    assert attempts == ["o-1"] * 3

@@ -19,10 +19,10 @@ import pytest
 
 import msgworker
 from msgworker import _aws_clients, worker
-from msgworker.breaker.dynamodb import DynamoDBStore as BreakerStore
+from msgworker.breaker._dynamodb import DynamoDBStore as BreakerStore
 from msgworker.errors import ConfigurationError
 from msgworker.failure_actions._aws import AwsAccess
-from msgworker.idempotency.dynamodb import DynamoDBStore as IdempotencyStore
+from msgworker.idempotency._dynamodb import DynamoDBStore as IdempotencyStore
 from msgworker.testing import LambdaContext, LocalAws, local_aws, sns_event
 
 POLICY = {"mode": "standard", "total_max_attempts": _aws_clients.ATTEMPTS}

@@ -36,8 +36,8 @@ from msgworker.errors import (
     IdempotencyStoreError,
 )
 from msgworker.idempotency import DynamoDBStore, InMemoryStore, idempotent
-from msgworker.idempotency.keys import payload_hash
-from msgworker.idempotency.store import Claim, StoredRecord
+from msgworker.idempotency._keys import payload_hash
+from msgworker.idempotency._store import Claim, StoredRecord
 from msgworker.testing import LambdaContext, ManualClock, sqs_event, sqs_record
 
 

@@ -40,8 +40,8 @@ from msgworker.idempotency._decisions import (
     verdict,
 )
 from msgworker.idempotency._options import OnPayloadMismatch, OnStoreError, Options
-from msgworker.idempotency.cache import CompletedEntry
-from msgworker.idempotency.store import COMPLETED, IN_PROGRESS, StoredRecord
+from msgworker.idempotency._cache import CompletedEntry
+from msgworker.idempotency._store import COMPLETED, IN_PROGRESS, StoredRecord
 
 KEY = "charge#o-1"
 hashes = st.sampled_from(["h1", "h2", "h3"])  # few values, so equal and different hashes both come up

@@ -11,6 +11,8 @@ The per-record decorators and the failure options are imported on first use (mod
 from typing import TYPE_CHECKING, Any
 
 from ._layers import current_invocation, current_record
+from ._message import Envelope, Message
+from ._outcome import BatchResult, RecordFailure
 from ._worker import DEFAULT_TIMEOUT_MARGIN, Worker, worker
 from .errors import (
     BatchReportError,
@@ -27,8 +29,6 @@ from .errors import (
     RecordsFailedError,
     UnrecognisedEventError,
 )
-from .message import Envelope, Message
-from .outcome import BatchResult, RecordFailure
 
 if TYPE_CHECKING:
     from ._retry import Retry, retry

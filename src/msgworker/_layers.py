@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from .message import Message
+from ._message import Message
 from .sources import Record, Source
 
 LAYER_ATTRIBUTE = "__msgworker_layer__"

@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._layers import Clock, Item, _record
+from ._message import Message
+from ._parsing import Parser
 from .errors import NotStartedError
-from .message import Message
-from .parsing import Parser
 from .sources import Ordering, Record, Source
 
 Failures = dict[int, BaseException]

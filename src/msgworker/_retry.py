@@ -26,8 +26,8 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
 
 from ._layers import Invocation, current_invocation, current_record, is_async, mark_layer
+from ._message import Message
 from .errors import MsgworkerError
-from .message import Message
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -328,7 +328,7 @@ class Retry:
     ) -> None:
         logger = self._logger
         if logger is None:
-            from .observability import default_logger
+            from ._observability import default_logger
 
             logger = default_logger()
         logger.warning(

@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
+from ._message import Message
+from ._observability import LoggerLike, MetricsLike, Observer
+from ._outcome import BatchResult, RecordFailure
+from ._parsing import make_parser
 from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
-from .message import Message
-from .observability import LoggerLike, MetricsLike, Observer
-from .outcome import BatchResult, RecordFailure
-from .parsing import make_parser
 from .sources import Record, Source, check_envelope, detect
 
 if TYPE_CHECKING:  # imported when first needed: a plain worker whose batches succeed never loads them
@@ -38,7 +38,7 @@ class Worker:
 
     ``record_function`` is the user's own function, under every per-record decorator,
     for unit tests; ``__wrapped__`` is the decorated chain. :meth:`run` returns the
-    detailed :class:`~msgworker.outcome.BatchResult` instead of the Lambda response.
+    detailed :class:`~msgworker._outcome.BatchResult` instead of the Lambda response.
     """
 
     def __init__(

@@ -23,10 +23,10 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 
 from ._layers import is_async
+from ._message import Message
+from ._parsing import Parser, make_parser
 from ._worker import wants_message
 from .errors import PermanentError
-from .message import Message
-from .parsing import Parser, make_parser
 from .patterns import EventPattern, FilterPolicy, PatternSet
 from .patterns._api import Scope
 

@@ -40,9 +40,9 @@ Example:
 
 from ._layer import CircuitBreaker, circuit_breaker
 from ._report import BreakerLogger
-from .dynamodb import TABLE_ENV, DynamoDBStore
-from .machine import CircuitState, Policy, Snapshot
-from .store import BreakerStore, InMemoryStore
+from ._dynamodb import TABLE_ENV, DynamoDBStore
+from ._machine import CircuitState, Policy, Snapshot
+from ._store import BreakerStore, InMemoryStore
 
 __all__ = [
     "TABLE_ENV",

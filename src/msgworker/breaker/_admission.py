@@ -1,6 +1,6 @@
 """Whether a call may run: normally, as a probe of a half-open round, or not at all.
 
-:func:`~msgworker.breaker.machine.admission` decides from a snapshot; this module acts on
+:func:`~msgworker.breaker._machine.admission` decides from a snapshot; this module acts on
 that decision through the :class:`~msgworker.breaker._view.SharedView`, and is apart from
 the decorator because acting is where the races are:
 
@@ -26,7 +26,7 @@ from .._layers import Invocation, current_invocation
 from ..errors import CircuitOpenError
 from ._report import Reporter
 from ._view import SharedView
-from .machine import Admission, CircuitState, Snapshot, admission, half_opened, reopens_at
+from ._machine import Admission, CircuitState, Snapshot, admission, half_opened, reopens_at
 
 LOST_RACES = 3
 """Lost compare-and-sets in a row after which a call is rejected: each one re-reads, and

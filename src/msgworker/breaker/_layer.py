@@ -25,8 +25,8 @@ from ._admission import Gate
 from ._outcomes import Outcomes
 from ._report import BreakerLogger
 from ._view import SharedView
-from .machine import Policy, Snapshot
-from .store import BreakerStore
+from ._machine import Policy, Snapshot
+from ._store import BreakerStore
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
 P = ParamSpec("P")
@@ -178,8 +178,8 @@ def circuit_breaker(
             record while closed and healthy).
         pause_source: carried on the ``CircuitOpenError``, so the worker's failure actions
             pause the event source mapping until the breaker may close.
-        store: a :class:`~msgworker.breaker.store.BreakerStore` instead of DynamoDB (tests:
-            :class:`~msgworker.breaker.store.InMemoryStore`).
+        store: a :class:`~msgworker.breaker._store.BreakerStore` instead of DynamoDB (tests:
+            :class:`~msgworker.breaker._store.InMemoryStore`).
         failure_window: seconds a failure window lasts from its first failure; default
             ``recovery_timeout``.
         clock: epoch seconds (``time.time``); tests pass a fake one.

@@ -25,7 +25,7 @@ from .._layers import Invocation, current_invocation
 from ..errors import MsgworkerError, PermanentError
 from ._admission import Probe
 from ._view import SharedView
-from .machine import CircuitState, Snapshot, closed, failures_in_window, opened, trips
+from ._machine import CircuitState, Snapshot, closed, failures_in_window, opened, trips
 
 Verdict = Literal["failure", "success", "neutral"]
 

@@ -18,7 +18,7 @@ import time
 from typing import Any, Literal, Protocol, cast
 
 from .._layers import Invocation
-from .machine import Policy, Snapshot, reopens_at
+from ._machine import Policy, Snapshot, reopens_at
 
 STORE_ERROR_LOG_INTERVAL = 60.0
 """Seconds between two warnings about an unreachable store, per breaker."""
@@ -58,7 +58,7 @@ class Reporter:
     def logger(self) -> BreakerLogger:
         """Where transitions and store problems are logged (msgworker's logger by default)."""
         if self._logger is None:
-            from ..observability import default_logger
+            from .._observability import default_logger
 
             # Powertools' Logger (the default) has info() as well as warning().
             self._logger = cast(BreakerLogger, default_logger())

@@ -30,9 +30,9 @@ from .._aws_clients import prepare
 from .._layers import Invocation, current_invocation
 from ..errors import ConfigurationError
 from ._report import BreakerLogger, Reporter
-from .dynamodb import TABLE_ENV, DynamoDBStore
-from .machine import CircuitState, Policy, Snapshot, reopens_at, trips, with_failures
-from .store import BreakerStore
+from ._dynamodb import TABLE_ENV, DynamoDBStore
+from ._machine import CircuitState, Policy, Snapshot, reopens_at, trips, with_failures
+from ._store import BreakerStore
 
 
 @dataclasses.dataclass(slots=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._layers import Invocation
-from ..observability import LoggerLike
+from .._observability import LoggerLike
 from ._aws import AwsAccess
 from ._dead_letter import (
     ERROR_MESSAGE_ATTRIBUTE,

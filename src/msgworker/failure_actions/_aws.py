@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .._aws_clients import aws_client
 from .._layers import Invocation
-from ..observability import LoggerLike, default_logger
+from .._observability import LoggerLike, default_logger
 
 Failures = Mapping[int, BaseException]
 """A batch's failed records still standing: exception by record index (read only)."""

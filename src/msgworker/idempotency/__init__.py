@@ -19,10 +19,10 @@ it twice at once; see docs/idempotency.md. The modules, shaped like
   waited for at its end;
 - :mod:`~msgworker.idempotency._layer`: the layer object (store, warm cache) and a call
   on its own outside a batch;
-- :mod:`~msgworker.idempotency.keys`: key functions, payload hash, namespacing;
-- :mod:`~msgworker.idempotency.store`: the store protocol and an in-memory store;
-- :mod:`~msgworker.idempotency.dynamodb`: the DynamoDB store;
-- :mod:`~msgworker.idempotency.cache`: the warm container's cache of completed keys.
+- :mod:`~msgworker.idempotency._keys`: key functions, payload hash, namespacing;
+- :mod:`~msgworker.idempotency._store`: the store protocol and an in-memory store;
+- :mod:`~msgworker.idempotency._dynamodb`: the DynamoDB store;
+- :mod:`~msgworker.idempotency._cache`: the warm container's cache of completed keys.
 """
 
 from ..errors import (
@@ -33,10 +33,10 @@ from ..errors import (
 )
 from ._decorator import idempotent
 from ._layer import Idempotency
-from .cache import CompletedCache
-from .dynamodb import TABLE_VARIABLE, DynamoDBStore
-from .keys import field, payload_hash
-from .store import Claim, IdempotencyStore, InMemoryStore, StoredRecord
+from ._cache import CompletedCache
+from ._dynamodb import TABLE_VARIABLE, DynamoDBStore
+from ._keys import field, payload_hash
+from ._store import Claim, IdempotencyStore, InMemoryStore, StoredRecord
 
 __all__ = [
     "TABLE_VARIABLE",

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._layers import Batch, Invocation
+from .._message import Message
 from ..errors import ConfigurationError
-from ..message import Message
 from ._decisions import Entry, Outcome, Status, Step, claim_of, follow, needs_renewal, renewal_refused, store_failed
 
 if TYPE_CHECKING:
@@ -46,11 +46,19 @@ class BatchState:
     """Completions and releases submitted to the store's executor; each handles its own failure."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while an entry's status changes: records of a repeated key read their first's."""
+    releases: dict[int, Future[None]] = field(default_factory=dict)
+    """The release in flight of each failed entry, by ``id()`` of the entry."""
 
     def entry_for(self, message: Message | None) -> Entry | None:
         if message is None:
             return None
         return self.by_record.get(id(message.raw))
+
+    def released(self, entry: Entry) -> None:
+        """Wait until the claim of ``entry`` (whose call failed) has been given back."""
+        future = self.releases.get(id(entry))
+        if future is not None:
+            future.result()  # a failed release logs itself; the next claim then says why
 
 
 def prepare(layer: Idempotency, batch: Batch) -> None:
@@ -170,7 +178,9 @@ class BatchAttempt:
     def failed(self) -> Write | None:
         with self.state.lock:
             self.entry.status = Status.FAILED
-        self.state.pending.append(self.layer.store.executor.submit(self.layer.release(self.entry)))
+        future = self.layer.store.executor.submit(self.layer.release(self.entry))
+        self.state.pending.append(future)
+        self.state.releases[id(self.entry)] = future
         return None
 
 

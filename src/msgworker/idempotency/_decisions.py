@@ -6,7 +6,7 @@ record that will not simply run becomes a value here: an :class:`Outcome` (the r
 new :class:`Status`, with its result or error) or a :class:`Verdict` (what the call does
 next, and which metrics count it). The callers in :mod:`._batch` and :mod:`._layer` do the
 store calls, read the clock and log; this split keeps the rules in one place, readable in
-one sitting and testable with plain values, the way :mod:`msgworker.breaker.machine` holds
+one sitting and testable with plain values, the way :mod:`msgworker.breaker._machine` holds
 the circuit breaker's.
 """
 
@@ -22,8 +22,8 @@ from ..errors import (
     IdempotencyStoreError,
 )
 from ._options import OnPayloadMismatch, OnStoreError
-from .cache import CompletedEntry
-from .store import COMPLETED, Claim, StoredRecord
+from ._cache import CompletedEntry
+from ._store import COMPLETED, Claim, StoredRecord
 
 LEASE_WITHOUT_LAMBDA = 900.0
 """Lease of a claim made with no Lambda deadline known: the longest a Lambda can run."""

@@ -16,9 +16,9 @@ from .._layers import is_async, mark_layer
 from ._decisions import Step
 from ._layer import Idempotency
 from ._options import DEFAULT_TTL, OnPayloadMismatch, OnStoreError, Options
-from .cache import DEFAULT_CACHE_SIZE
-from .keys import KeySpec, check_key
-from .store import IdempotencyStore
+from ._cache import DEFAULT_CACHE_SIZE
+from ._keys import KeySpec, check_key
+from ._store import IdempotencyStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,7 +66,7 @@ def idempotent(
         on_store_error: ``"fail"`` (default) fails the record without running it when the
             store cannot be reached; ``"run"`` runs it unguarded (logged and counted).
         cache_size: completed keys remembered in the warm container (0 turns it off).
-        store: any :class:`~msgworker.idempotency.store.IdempotencyStore`
+        store: any :class:`~msgworker.idempotency._store.IdempotencyStore`
             (``InMemoryStore()`` for unit tests); overrides ``table``.
 
     Raises (as the record's failure):

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from .._aws_clients import prepare as prepare_client
 from .._layers import Batch, Invocation, Item, current_invocation, is_record_call
+from .._message import Message
 from ..errors import ConfigurationError
-from ..message import Message
 from . import _batch
 from ._decisions import (
     COMPLETION_FAILED,
@@ -42,10 +42,10 @@ from ._decisions import (
     verdict,
 )
 from ._options import Options
-from .cache import CompletedCache, CompletedEntry
-from .dynamodb import shared_store
-from .keys import CallKeys, KeySpec, default_name, namespaced
-from .store import IdempotencyStore, StoredRecord
+from ._cache import CompletedCache, CompletedEntry
+from ._dynamodb import shared_store
+from ._keys import CallKeys, KeySpec, default_name, namespaced
+from ._store import IdempotencyStore, StoredRecord
 
 logger = logging.getLogger("msgworker.idempotency")
 
@@ -145,7 +145,11 @@ class Idempotency:
             state: _batch.BatchState | None = invocation.state.get(self)
             entry = state.entry_for(item.message) if state is not None else None
             if state is not None and entry is not None:
-                return _batch.BatchAttempt(self, entry, state, invocation)
+                if entry.status is not Status.FAILED:
+                    return _batch.BatchAttempt(self, entry, state, invocation)
+                # Called again after its call failed and gave its claim back: an outer
+                # @retry. This attempt claims on its own, once the release has landed.
+                state.released(entry)
         key, validation = self.identify_call(args, kwargs, item)
         return AloneAttempt(self, Entry(key=key, validation=validation), invocation)
 

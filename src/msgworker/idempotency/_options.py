@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .cache import DEFAULT_CACHE_SIZE
+from ._cache import DEFAULT_CACHE_SIZE
 
 DEFAULT_TTL = 3600
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from .._message import Envelope, Fields
 from ..errors import ParseError
-from ..message import Envelope, Fields
 
 Record = Mapping[str, Any]
 

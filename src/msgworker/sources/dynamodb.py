@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from .._message import Fields
 from ..errors import ParseError
-from ..message import Fields
 from .base import Decoded, Ordering, Record, Source, decode_base64, epoch_seconds, text_at
 
 

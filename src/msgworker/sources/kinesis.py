@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .._message import Fields
 from ..errors import ParseError
-from ..message import Fields
 from .base import Decoded, Ordering, Record, Source, decode_base64, dig, epoch_seconds, text_at
 
 

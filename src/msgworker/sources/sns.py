@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._message import Envelope, Fields
 from ..errors import ParseError
-from ..message import Envelope, Fields
 from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, text_at
 from .base import decode_attributes as _decode_attributes
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._message import Fields
 from ..errors import ParseError
-from ..message import Fields
 from . import eventbridge, sns
 from .base import Decoded, Ordering, Record, Source, epoch_millis, text_at
 from .base import decode_attributes as _decode_attributes

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._aws_clients import aws_client
 from ..errors import ConfigurationError
-from .machine import CircuitState, Snapshot
+from ._machine import CircuitState, Snapshot
 
 TABLE_ENV = "MSGWORKER_BREAKER_TABLE"
 """The environment variable naming the breaker table when ``table=`` is not given."""

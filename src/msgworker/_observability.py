@@ -16,9 +16,9 @@ from typing import Any, Protocol, TextIO
 
 from pydantic import ValidationError
 
+from ._outcome import BatchResult
+from ._parsing import validation_failure
 from .errors import NotStartedError, ParseError
-from .outcome import BatchResult
-from .parsing import validation_failure
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._aws_clients import POOL_CONNECTIONS, aws_client, botocore, new_client
 from ..errors import ConfigurationError, IdempotencyInProgressError, IdempotencyStoreError
-from .store import COMPLETED, IN_PROGRESS, Claim, StoredRecord
+from ._store import COMPLETED, IN_PROGRESS, Claim, StoredRecord
 
 TABLE_VARIABLE = "MSGWORKER_IDEMPOTENCY_TABLE"
 DEFAULT_CONCURRENCY = 16
@@ -54,7 +54,7 @@ def _number(value: float) -> dict[str, str]:
 
 
 class DynamoDBStore:
-    """An :class:`~msgworker.idempotency.store.IdempotencyStore` in a DynamoDB table.
+    """An :class:`~msgworker.idempotency._store.IdempotencyStore` in a DynamoDB table.
 
     Args:
         table: the table name; ``None`` reads ``MSGWORKER_IDEMPOTENCY_TABLE`` at first use.

@@ -28,8 +28,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from .._message import Message
 from ..errors import ConfigurationError, PermanentError
-from ..message import Message
 
 KeyFunction = Callable[[Any, "Message | None"], str]
 """``(payload, message) -> key``; ``message`` is ``None`` for a plain call without one."""
@@ -301,7 +301,7 @@ def default_name(function: Callable[..., Any]) -> str:
     Example:
         >>> def charge(order): ...
         >>> default_name(charge)
-        'msgworker.idempotency.keys.charge'
+        'msgworker.idempotency._keys.charge'
     """
     module = getattr(function, "__module__", None) or "unknown"
     qualname = getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or repr(function)

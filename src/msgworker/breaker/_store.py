@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from typing import Protocol, runtime_checkable
 
-from .machine import CircuitState, Snapshot, with_failures
+from ._machine import CircuitState, Snapshot, with_failures
 
 
 @runtime_checkable
