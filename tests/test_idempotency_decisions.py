@@ -17,6 +17,7 @@ from msgworker.errors import (
     IdempotencyKeyReusedError,
     IdempotencyStoreError,
 )
+from msgworker.idempotency._cache import CompletedEntry
 from msgworker.idempotency._decisions import (
     COMPLETION_FAILED,
     DUPLICATES,
@@ -40,7 +41,6 @@ from msgworker.idempotency._decisions import (
     verdict,
 )
 from msgworker.idempotency._options import OnPayloadMismatch, OnStoreError, Options
-from msgworker.idempotency._cache import CompletedEntry
 from msgworker.idempotency._store import COMPLETED, IN_PROGRESS, StoredRecord
 
 KEY = "charge#o-1"

@@ -38,10 +38,10 @@ Example:
     ...     ...
 """
 
-from ._layer import CircuitBreaker, circuit_breaker
-from ._report import BreakerLogger
 from ._dynamodb import TABLE_ENV, DynamoDBStore
+from ._layer import CircuitBreaker, circuit_breaker
 from ._machine import CircuitState, Policy, Snapshot
+from ._report import BreakerLogger
 from ._store import BreakerStore, InMemoryStore
 
 __all__ = [

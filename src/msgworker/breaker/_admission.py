@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 
 from .._layers import Invocation, current_invocation
 from ..errors import CircuitOpenError
+from ._machine import Admission, CircuitState, Snapshot, admission, half_opened, reopens_at
 from ._report import Reporter
 from ._view import SharedView
-from ._machine import Admission, CircuitState, Snapshot, admission, half_opened, reopens_at
 
 LOST_RACES = 3
 """Lost compare-and-sets in a row after which a call is rejected: each one re-reads, and

@@ -22,11 +22,11 @@ from typing import Any, ParamSpec, TypeVar, cast
 from .._layers import Batch, is_async, mark_layer
 from ..errors import PermanentError
 from ._admission import Gate
+from ._machine import Policy, Snapshot
 from ._outcomes import Outcomes
 from ._report import BreakerLogger
-from ._view import SharedView
-from ._machine import Policy, Snapshot
 from ._store import BreakerStore
+from ._view import SharedView
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
 P = ParamSpec("P")

@@ -24,8 +24,8 @@ from typing import Literal
 from .._layers import Invocation, current_invocation
 from ..errors import MsgworkerError, PermanentError
 from ._admission import Probe
-from ._view import SharedView
 from ._machine import CircuitState, Snapshot, closed, failures_in_window, opened, trips
+from ._view import SharedView
 
 Verdict = Literal["failure", "success", "neutral"]
 

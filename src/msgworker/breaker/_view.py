@@ -29,9 +29,9 @@ from collections.abc import Callable
 from .._aws_clients import prepare
 from .._layers import Invocation, current_invocation
 from ..errors import ConfigurationError
-from ._report import BreakerLogger, Reporter
 from ._dynamodb import TABLE_ENV, DynamoDBStore
 from ._machine import CircuitState, Policy, Snapshot, reopens_at, trips, with_failures
+from ._report import BreakerLogger, Reporter
 from ._store import BreakerStore
 
 

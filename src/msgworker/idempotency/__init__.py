@@ -31,11 +31,11 @@ from ..errors import (
     IdempotencyKeyReusedError,
     IdempotencyStoreError,
 )
-from ._decorator import idempotent
-from ._layer import Idempotency
 from ._cache import CompletedCache
+from ._decorator import idempotent
 from ._dynamodb import TABLE_VARIABLE, DynamoDBStore
 from ._keys import field, payload_hash
+from ._layer import Idempotency
 from ._store import Claim, IdempotencyStore, InMemoryStore, StoredRecord
 
 __all__ = [

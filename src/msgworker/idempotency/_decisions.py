@@ -21,8 +21,8 @@ from ..errors import (
     IdempotencyKeyReusedError,
     IdempotencyStoreError,
 )
-from ._options import OnPayloadMismatch, OnStoreError
 from ._cache import CompletedEntry
+from ._options import OnPayloadMismatch, OnStoreError
 from ._store import COMPLETED, Claim, StoredRecord
 
 LEASE_WITHOUT_LAMBDA = 900.0

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
 from .._layers import is_async, mark_layer
+from ._cache import DEFAULT_CACHE_SIZE
 from ._decisions import Step
+from ._keys import KeySpec, check_key
 from ._layer import Idempotency
 from ._options import DEFAULT_TTL, OnPayloadMismatch, OnStoreError, Options
-from ._cache import DEFAULT_CACHE_SIZE
-from ._keys import KeySpec, check_key
 from ._store import IdempotencyStore
 
 P = ParamSpec("P")

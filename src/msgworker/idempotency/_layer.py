@@ -28,6 +28,7 @@ from .._layers import Batch, Invocation, Item, current_invocation, is_record_cal
 from .._message import Message
 from ..errors import ConfigurationError
 from . import _batch
+from ._cache import CompletedCache, CompletedEntry
 from ._decisions import (
     COMPLETION_FAILED,
     Entry,
@@ -41,10 +42,9 @@ from ._decisions import (
     lease_end,
     verdict,
 )
-from ._options import Options
-from ._cache import CompletedCache, CompletedEntry
 from ._dynamodb import shared_store
 from ._keys import CallKeys, KeySpec, default_name, namespaced
+from ._options import Options
 from ._store import IdempotencyStore, StoredRecord
 
 logger = logging.getLogger("msgworker.idempotency")
