@@ -140,6 +140,10 @@ class AwsAccess:
         )
         return False
 
+    def call_failed(self, key: object, queue: SqsQueue, code: str, error: BaseException | None, message: str) -> None:
+        """Warn once that an SQS call on ``queue`` failed (``code``), saying what to allow."""
+        self.warn_once(key, message, queue=queue.arn, code=code, error=repr(error) if error is not None else None)
+
     def warn_once(self, key: object, message: str, **extra: object) -> None:
         """Log ``message`` as a warning the first time ``key`` is seen in this container."""
         if self._first(key):

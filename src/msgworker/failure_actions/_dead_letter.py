@@ -28,16 +28,7 @@ from typing import Any
 
 from .._layers import Invocation
 from ..errors import PermanentError
-from ._aws import (
-    AwsAccess,
-    Failures,
-    SqsQueue,
-    chunks,
-    error_code,
-    queue_of,
-    receive_count,
-    sqs_failures,
-)
+from ._aws import AwsAccess, Failures, SqsQueue, chunks, error_code, queue_of, receive_count, sqs_failures
 
 ERROR_TYPE_ATTRIBUTE = "msgworker.error_type"
 ERROR_MESSAGE_ATTRIBUTE = "msgworker.error_message"
@@ -249,12 +240,12 @@ class DeadLetterAction:
                 QueueUrl=self.access.queue_url(source), AttributeNames=["RedrivePolicy"]
             )
         except Exception as error:  # not cached: a throttled or denied call may work next time
-            self.access.warn_once(
-                ("dead-letter", "redrive", source.arn),
+            self._no_target(
+                source,
+                "redrive",
                 f"msgworker could not read the RedrivePolicy of {source.name} ({error_code(error)}), so permanent "
                 "failures stay reported failed and SQS moves them after maxReceiveCount receives. Allow "
-                "sqs:GetQueueAttributes on the queue, or pass worker(dead_letter=<the DLQ's URL or ARN>).",
-                queue=source.arn,
+                "sqs:GetQueueAttributes on the queue, or",
             )
             return None
         policy = answer.get("Attributes", {}).get("RedrivePolicy")
@@ -264,15 +255,22 @@ class DeadLetterAction:
         except (ValueError, KeyError, TypeError):
             target = None
         if target is None:
-            self.access.warn_once(
-                ("dead-letter", "no-redrive", source.arn),
+            self._no_target(
+                source,
+                "no-redrive",
                 f"worker(dead_letter=True) but queue {source.name} has no RedrivePolicy with a deadLetterTargetArn: "
-                "permanent failures stay reported failed. Give the queue a dead-letter queue, or pass "
-                "worker(dead_letter=<the DLQ's URL or ARN>).",
-                queue=source.arn,
+                "permanent failures stay reported failed. Give the queue a dead-letter queue, or",
             )
         self._redrive_targets[source.arn] = target
         return target
+
+    def _no_target(self, source: SqsQueue, why: str, text: str) -> None:
+        """Say once per container and queue why its DLQ is unknown, and the way round it."""
+        self.access.warn_once(
+            ("dead-letter", why, source.arn),
+            f"{text} pass worker(dead_letter=<the DLQ's URL or ARN>).",
+            queue=source.arn,
+        )
 
     def _letter(
         self, index: int, record: Mapping[str, Any], error: BaseException, source: SqsQueue, queue: SqsQueue
@@ -313,14 +311,14 @@ class DeadLetterAction:
         return sent
 
     def _warn(self, queue: SqsQueue, code: str, error: BaseException | None) -> None:
-        self.access.warn_once(
+        self.access.call_failed(
             ("dead-letter", "send", queue.arn),
+            queue,
+            code,
+            error,
             f"msgworker could not send permanent failures to the dead-letter queue {queue.name} ({code}); they stay "
             "reported failed and come back. Allow sqs:SendMessage on the DLQ to the function's role (and "
             "kms:GenerateDataKey if it uses a customer managed key). (Logged once per container.)",
-            queue=queue.arn,
-            code=code,
-            error=repr(error) if error is not None else None,
         )
 
     def _log_sent(self, letter: _Letter, queue: SqsQueue) -> None:

@@ -25,16 +25,7 @@ from typing import Any
 
 from .._layers import Invocation
 from ..errors import CircuitOpenError, NotStartedError
-from ._aws import (
-    AwsAccess,
-    Failures,
-    SqsQueue,
-    chunks,
-    error_code,
-    queue_of,
-    receive_count,
-    sqs_failures,
-)
+from ._aws import AwsAccess, Failures, SqsQueue, chunks, error_code, queue_of, receive_count, sqs_failures
 
 MAX_VISIBILITY_TIMEOUT = 43_200
 """SQS's limit: a message cannot stay invisible for more than 12 hours from its receive."""
@@ -230,14 +221,14 @@ class VisibilityAction:
             invocation.count("RedeliveryDelayFailed", failed)
 
     def _warn(self, queue: SqsQueue, code: str, error: BaseException | None) -> None:
-        self.access.warn_once(
+        self.access.call_failed(
             ("visibility", queue.arn),
+            queue,
+            code,
+            error,
             f"msgworker could not change the visibility timeout of failed messages in {queue.name} ({code}); they "
             "are still reported failed and come back after the queue's visibility timeout. Allow "
             "sqs:ChangeMessageVisibility on the queue to the function's role. (Logged once per container.)",
-            queue=queue.arn,
-            code=code,
-            error=repr(error) if error is not None else None,
         )
 
 

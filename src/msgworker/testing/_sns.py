@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ._common import (
     DEFAULT_ACCOUNT,
@@ -117,17 +117,19 @@ def sns_to_sqs_event(
     return sqs_event(bodies, **common, **sqs_kwargs)
 
 
-def sns_record(
-    message: object,
-    *,
-    topic: str = "msgworker-topic",
-    subject: str | None = None,
-    message_attributes: Mapping[str, MessageAttributeValue] | None = None,
-    message_id: str | None = None,
-    timestamp: datetime | None = None,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT,
-) -> dict[str, Any]:
+class EnvelopeOptions(TypedDict, total=False):
+    """The keyword options of :func:`sns_envelope`, which :func:`sns_record` takes too."""
+
+    topic: str
+    subject: str | None
+    message_attributes: Mapping[str, MessageAttributeValue] | None
+    message_id: str | None
+    timestamp: datetime | None
+    region: str
+    account: str
+
+
+def sns_record(message: object, **options: Unpack[EnvelopeOptions]) -> dict[str, Any]:
     """Build one SNS → Lambda record (an item of ``event["Records"]`` for an SNS-triggered function).
 
     Unlike the SQS envelope, ``Sns`` always carries ``Subject`` (``None`` when absent) and
@@ -137,16 +139,7 @@ def sns_record(
     >>> record["EventSource"], record["Sns"]["Message"], record["Sns"]["Subject"]
     ('aws:sns', 'hello', None)
     """
-    envelope = sns_envelope(
-        message,
-        topic=topic,
-        subject=subject,
-        message_attributes=message_attributes,
-        message_id=message_id,
-        timestamp=timestamp,
-        region=region,
-        account=account,
-    )
+    envelope = sns_envelope(message, **options)
     unsubscribe_url = envelope["UnsubscribeURL"]
     subscription_arn = unsubscribe_url.partition("SubscriptionArn=")[2]
     sns: dict[str, Any] = {
@@ -160,7 +153,7 @@ def sns_record(
         "Type": envelope["Type"],
         "UnsubscribeUrl": unsubscribe_url,
         "TopicArn": envelope["TopicArn"],
-        "Subject": subject,
+        "Subject": envelope.get("Subject"),
     }
     return {
         "EventSource": "aws:sns",
