@@ -102,6 +102,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/idempotency.py
 	$(BIN)/python bench/resilience.py
 	$(BIN)/python bench/patterns.py
+	$(BIN)/python bench/cold_stack.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

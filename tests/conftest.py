@@ -47,3 +47,28 @@ def template_aws() -> Iterator[LocalAws]:
         patch.setenv("MSGWORKER_IDEMPOTENCY_TABLE", physical_name(template, "IdempotencyTable"))
         patch.setenv("MSGWORKER_BREAKER_TABLE", physical_name(template, "BreakerTable"))
         yield aws
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_serves_one_request_at_a_time() -> Iterator[None]:
+    """DynamoDB applies each conditional write atomically; moto, in-process or as a threaded
+    server, does not (two threads can both pass one condition), which made the race tests
+    flaky (about 1 run in 25 ran a key twice). Serialising moto's request handling makes it
+    behave as AWS documents; the races under test are between msgworker's own threads and
+    containers, not inside the store."""
+    import threading
+
+    from moto.core.responses import BaseResponse
+
+    lock = threading.RLock()
+    original = BaseResponse.call_action
+
+    def call_action(self: BaseResponse) -> Any:
+        with lock:
+            return original(self)
+
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseResponse.call_action = original  # type: ignore[method-assign]

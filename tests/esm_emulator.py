@@ -322,12 +322,18 @@ class ApiCalls:
 
 
 def open_circuit(
-    reopens_in: float, *, pause_source: bool = False, name: str = "payments", is_open: Callable[[], bool] = lambda: True
+    reopens_in: float,
+    *,
+    pause_source: bool = False,
+    name: str = "payments",
+    is_open: Callable[[], bool] = lambda: True,
+    reopens_at: float | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A per-record layer standing in for an open circuit breaker: while ``is_open()``, it
     rejects every record with ``CircuitOpenError`` (reopening ``reopens_in`` seconds from
-    the call), as ``circuit_breaker`` does, without the breaker's own state machine, so a
-    test controls ``reopens_at`` exactly."""
+    the call, or at ``reopens_at`` when given, as one real opening does), as
+    ``circuit_breaker`` does, without the breaker's own state machine, so a test controls
+    ``reopens_at`` exactly."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
@@ -336,7 +342,7 @@ def open_circuit(
                 raise CircuitOpenError(
                     f"circuit {name!r} is open",
                     name=name,
-                    reopens_at=time.time() + reopens_in,
+                    reopens_at=reopens_at if reopens_at is not None else time.time() + reopens_in,
                     pause_source=pause_source,
                 )
             return function(*args, **kwargs)

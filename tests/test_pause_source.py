@@ -42,13 +42,20 @@ def queue_name(prefix: str) -> str:
 
 
 def open_circuit_handler(
-    reopens_in: float, *, pause_source: bool = True, circuit: dict[str, bool] | None = None, **options: Any
+    reopens_in: float,
+    *,
+    pause_source: bool = True,
+    circuit: dict[str, bool] | None = None,
+    reopens_at: float | None = None,
+    **options: Any,
 ) -> Any:
-    """A worker whose records are rejected by an open circuit (for ``reopens_in`` seconds)
-    while ``circuit["open"]`` (always, without ``circuit``)."""
+    """A worker whose records are rejected by an open circuit (for ``reopens_in`` seconds,
+    or until ``reopens_at``) while ``circuit["open"]`` (always, without ``circuit``)."""
 
     @worker(metrics=True, **options)
-    @open_circuit(reopens_in, pause_source=pause_source, is_open=lambda: circuit is None or circuit["open"])
+    @open_circuit(
+        reopens_in, pause_source=pause_source, is_open=lambda: circuit is None or circuit["open"], reopens_at=reopens_at
+    )
     def handler(payload: Any) -> None:
         pass
 
@@ -123,7 +130,9 @@ def test_pausing_is_idempotent_across_batches_and_containers(aws: LocalAws) -> N
     name = queue.arn.rsplit(":", 1)[1]
     context = LambdaContext(function_name=emulator.function_name)
     calls = ApiCalls()
-    first_container = open_circuit_handler(reopens_in=30)
+    # One opening: both batches of a container see the same reopening time, however slow
+    # the machine is between them.
+    first_container = open_circuit_handler(reopens_in=30, reopens_at=time.time() + 30)
     first_container(sqs_event(["{}"], queue=name), context)
     lookups = len(calls.of("ListEventSourceMappings"))
     first_container(sqs_event(["{}"], queue=name), context)
