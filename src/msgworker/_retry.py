@@ -212,7 +212,9 @@ class Retry:
         return isinstance(error, self.on) and not isinstance(error, MsgworkerError)
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
-        on, retries = self.on, self.retries
+        # A call that succeeds pays one try (and one clock read with ``deadline=``); the
+        # invocation and tenacity come in only after a failure.
+        on, retries, timed, started_at = self.on, self.retries, self.deadline is not None, self._started
         if self.attempts == 1:
             on = ()  # nothing to retry: every exception goes straight through
         wrapper: Callable[..., Any]
@@ -222,37 +224,44 @@ class Retry:
 
             @functools.wraps(function)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                invocation = current_invocation()
-                started = self._clock(invocation)()
+                started = started_at() if timed else 0.0
                 try:
                     return await call_async(*args, **kwargs)
                 except on as error:
                     if not retries(error):
                         raise
-                    attempts = self._attempts(error, invocation, started)
-                    retrying = AsyncRetrying(sleep=self._async_sleep, **attempts.policy)
-                    return await retrying(attempts.wrap_async(lambda: call_async(*args, **kwargs)))
+                    return await self._again_async(error, started, lambda: call_async(*args, **kwargs))
 
             wrapper = async_wrapper
         else:
 
             @functools.wraps(function)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                invocation = current_invocation()
-                started = self._clock(invocation)()
+                started = started_at() if timed else 0.0
                 try:
                     return function(*args, **kwargs)
                 except on as error:
                     if not retries(error):
                         raise
-                    attempts = self._attempts(error, invocation, started)
-                    sleep = cast(Callable[[float], None], self._sleep) if self._sleep is not None else time.sleep
-                    retrying = Retrying(sleep=sleep, **attempts.policy)
-                    return retrying(attempts.wrap(lambda: function(*args, **kwargs)))
+                    return self._again(error, started, lambda: function(*args, **kwargs))
 
             wrapper = sync_wrapper
         mark_layer(wrapper, self)
         return cast(Callable[P, R], wrapper)
+
+    @staticmethod
+    def _started() -> float:
+        invocation = current_invocation()
+        return invocation.clock() if invocation is not None else time.monotonic()
+
+    def _again(self, first: Exception, started: float, call: Callable[[], Any]) -> Any:
+        attempts = self._attempts(first, current_invocation(), started)
+        sleep = cast(Callable[[float], None], self._sleep) if self._sleep is not None else time.sleep
+        return Retrying(sleep=sleep, **attempts.policy)(attempts.wrap(call))
+
+    async def _again_async(self, first: Exception, started: float, call: Callable[[], Awaitable[Any]]) -> Any:
+        attempts = self._attempts(first, current_invocation(), started)
+        return await AsyncRetrying(sleep=self._async_sleep, **attempts.policy)(attempts.wrap_async(call))
 
     # The failure path: tenacity drives attempts 2..n. Its attempt 1 replays the failure
     # already seen, so the backoff and attempt numbers are tenacity's own.
