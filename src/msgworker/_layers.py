@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ._message import Message
@@ -46,6 +46,7 @@ Clock = Callable[[], float]
 """A zero-argument callable returning monotonic seconds (``time.monotonic`` by default)."""
 
 
+@dataclass(slots=True, eq=False)
 class Invocation:
     """One batch being run by ``worker``, as per-record layers see it.
 
@@ -62,26 +63,15 @@ class Invocation:
         6.0
     """
 
-    __slots__ = ("clock", "context", "deadline", "deferred", "ends", "metrics", "records", "source", "state")
-
-    def __init__(
-        self,
-        source: Source | None = None,
-        context: Any = None,
-        deadline: float = math.inf,
-        ends: float = math.inf,
-        records: Sequence[Record] = (),
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.source = source
-        self.context = context
-        self.deadline = deadline
-        self.ends = ends
-        self.records = records
-        self.clock = clock
-        self.state: dict[object, Any] = {}
-        self.metrics: dict[str, int] = {}
-        self.deferred: dict[object, Callable[[Batch], None]] | None = None
+    source: Source | None = None
+    context: Any = None
+    deadline: float = math.inf
+    ends: float = math.inf
+    records: Sequence[Record] = ()
+    clock: Clock = time.monotonic
+    state: dict[object, Any] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)
+    deferred: dict[object, Callable[[Batch], None]] | None = None
 
     def defer(self, owner: object, finish: Callable[[Batch], None]) -> None:
         """Have ``finish(batch)`` called once after the batch's records, like a layer's

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from typing import Literal
 
 from .._layers import Invocation, current_invocation
 from ..errors import CircuitOpenError
@@ -69,15 +70,12 @@ class Gate:
                 continue
             # START_HALF_OPEN or NEW_ROUND: whoever moves the state holds the first slot.
             new = half_opened(snapshot, now)
-            if view.transition(snapshot, new, now, invocation):
-                self._report.transition(
-                    "info",
-                    "circuit half-open: letting probes through",
-                    new,
-                    metric="CircuitHalfOpened",
-                    invocation=invocation,
-                    probes=view.policy.half_open_probes,
-                )
+            why: tuple[Literal["info"], str, str] = (
+                "info",
+                "circuit half-open: letting probes through",
+                "CircuitHalfOpened",
+            )
+            if view.move(snapshot, new, now, invocation, why, probes=view.policy.half_open_probes):
                 return Probe(new.version)
             snapshot = view.cached or snapshot
         raise self.rejection(snapshot, invocation, 1)

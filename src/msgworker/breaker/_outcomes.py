@@ -106,24 +106,22 @@ class Outcomes:
         invocation = current_invocation()
         expected = self._expected(probe)
         new = closed(expected)
-        if self.view.transition(expected, new, now, invocation):
-            self._report.transition("info", "circuit closed: a probe succeeded", new, "CircuitClosed", invocation)
+        self.view.move(expected, new, now, invocation, ("info", "circuit closed: a probe succeeded", "CircuitClosed"))
 
     def _probe_failed(self, probe: Probe, error: BaseException) -> None:
         now = self.view.clock()
         invocation = current_invocation()
         expected = self._expected(probe)
         new = opened(expected, now)
-        if self.view.transition(expected, new, now, invocation):
-            self._report.transition(
-                "warning",
-                "circuit re-opened: a probe failed",
-                new,
-                "CircuitOpened",
-                invocation,
-                error_type=type(error).__name__,
-                error=str(error),
-            )
+        self.view.move(
+            expected,
+            new,
+            now,
+            invocation,
+            ("warning", "circuit re-opened: a probe failed", "CircuitOpened"),
+            error_type=type(error).__name__,
+            error=str(error),
+        )
 
     def _expected(self, probe: Probe) -> Snapshot:
         """The state the probe's outcome replaces: the cached one while it is still the
@@ -153,16 +151,15 @@ class Outcomes:
         after = view.add_failures(count, now, invocation)
         if trips(after, view.policy, now):
             new = opened(after, now)
-            if view.transition(after, new, now, invocation):
-                self._report.transition(
-                    "warning",
-                    "circuit opened: too many failures",
-                    new,
-                    "CircuitOpened",
-                    invocation,
-                    failures=failures_in_window(after, view.policy, now),
-                    window_seconds=view.policy.window,
-                )
+            view.move(
+                after,
+                new,
+                now,
+                invocation,
+                ("warning", "circuit opened: too many failures", "CircuitOpened"),
+                failures=failures_in_window(after, view.policy, now),
+                window_seconds=view.policy.window,
+            )
 
 
 __all__ = ["Outcomes", "Verdict", "verdict"]

@@ -25,6 +25,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
+from typing import Literal
 
 from .._aws_clients import prepare
 from .._layers import Invocation, current_invocation
@@ -166,6 +167,23 @@ class SharedView:
         self.closed_until = now + self.cache_seconds if snapshot.state is CircuitState.CLOSED else -math.inf
 
     # -- writing -------------------------------------------------------------------
+
+    def move(
+        self,
+        expected: Snapshot,
+        new: Snapshot,
+        now: float,
+        invocation: Invocation | None,
+        why: tuple[Literal["info", "warning"], str, str],
+        **fields: object,
+    ) -> bool:
+        """:meth:`transition`, and the container that wins it reports it: ``why`` is the
+        log level, the message and the metric to count."""
+        if not self.transition(expected, new, now, invocation):
+            return False
+        level, text, metric = why
+        self.report.transition(level, text, new, metric, invocation, **fields)
+        return True
 
     def transition(self, expected: Snapshot, new: Snapshot, now: float, invocation: Invocation | None) -> bool:
         """Compare-and-set ``expected`` → ``new`` in the store; ``True`` when this call won
