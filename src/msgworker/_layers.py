@@ -15,7 +15,8 @@ batch comes from two context variables and two optional hooks:
   the :class:`Item` being run (its index, parsed payload and :class:`~msgworker.Message`):
   a layer logs the message id from it, whichever function it wraps, and a layer on the
   record function itself recognises its call by ``args[0] is item.payload``.
-- **Batch hooks.** Before the first record runs, ``worker`` calls each layer's
+- **Batch hooks.** A layer object may have ``prepare(batch)`` and ``finish(batch)``
+  (:class:`Batch`). Before the first record runs, ``worker`` calls each layer's
   ``prepare(batch)`` in the wrappers' order, outermost first; after the last record it
   calls ``finish(batch)``, innermost first, as the wrappers unwind. A ``prepare`` that
   raises stops the batch there: the layers inside it prepare nothing (an open circuit
@@ -35,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from ._message import Message
 from .sources import Record, Source
@@ -149,38 +150,24 @@ def current_record() -> Item | None:
 class Batch:
     """What ``prepare`` and ``finish`` hooks receive.
 
-    ``items`` (every record that parsed) is worked out on first access: a hook that never
-    reads it (a circuit breaker checking its cached state) costs the batch no second
-    decode and parse of its records. ``failures`` is filled in before ``finish``.
+    ``items`` (every record that parsed) is worked out on first access, by ``load``: a
+    hook that never reads it (a circuit breaker checking its cached state) costs the batch
+    no second decode and parse of its records. ``failures`` is filled in before ``finish``.
     """
 
     __slots__ = ("_items", "_load", "failures", "invocation")
 
-    def __init__(
-        self,
-        invocation: Invocation,
-        items: Sequence[Item] | Callable[[], list[Item]] = (),
-        failures: dict[int, BaseException] | None = None,
-    ) -> None:
+    def __init__(self, invocation: Invocation, load: Callable[[Invocation], list[Item]]) -> None:
         self.invocation = invocation
-        self._items: list[Item] | None = None if callable(items) else list(items)
-        self._load = items if callable(items) else None
-        self.failures: dict[int, BaseException] = {} if failures is None else failures
+        self._load = load
+        self._items: list[Item] | None = None
+        self.failures: dict[int, BaseException] = {}
 
     @property
     def items(self) -> list[Item]:
         if self._items is None:
-            self._items = self._load() if self._load is not None else []
+            self._items = self._load(self.invocation)
         return self._items
-
-
-@runtime_checkable
-class BatchHooks(Protocol):
-    """Optional methods of a layer object, called once per batch by ``worker``."""
-
-    def prepare(self, batch: Batch) -> None: ...
-
-    def finish(self, batch: Batch) -> None: ...
 
 
 def mark_layer(wrapper: Callable[..., Any], layer: object) -> None:
@@ -236,20 +223,34 @@ def is_async(function: Callable[..., Any]) -> bool:
     )
 
 
+def positional_arity(function: Callable[..., Any]) -> int | None:
+    """How many positional arguments ``function`` takes (through ``functools.wraps``),
+    2 for ``*args`` (it can take the payload and the Message), ``None`` when its signature
+    cannot be read.
+
+    Example:
+        >>> positional_arity(lambda payload, message: None), positional_arity(lambda *args: None)
+        (2, 2)
+    """
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
 def is_record_call(args: tuple[Any, ...]) -> Item | None:
     """The record being run when ``args`` are the arguments ``worker`` passed to the record
     function (its parsed payload first), else ``None`` (a call of a helper, or outside
     ``worker``)."""
-    running = _record.get()
-    current = running.current if running is not None else None
-    if current is not None and args and args[0] is current[2]:
-        return Item(current[0], current[2], current[3])
-    return None
+    item = current_record()
+    return item if item is not None and args and args[0] is item.payload else None
 
 
 __all__ = [
     "Batch",
-    "BatchHooks",
     "Clock",
     "Invocation",
     "Item",
@@ -260,4 +261,5 @@ __all__ = [
     "is_async",
     "is_record_call",
     "mark_layer",
+    "positional_arity",
 ]

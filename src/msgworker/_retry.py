@@ -249,10 +249,8 @@ class Retry:
         mark_layer(wrapper, self)
         return cast(Callable[P, R], wrapper)
 
-    @staticmethod
-    def _started() -> float:
-        invocation = current_invocation()
-        return invocation.clock() if invocation is not None else time.monotonic()
+    def _started(self) -> float:
+        return self._clock(current_invocation())()
 
     def _again(self, first: Exception, started: float, call: Callable[[], Any]) -> Any:
         attempts = self._attempts(first, current_invocation(), started)

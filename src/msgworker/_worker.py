@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
-from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async
+from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async, positional_arity
 from ._message import Message
 from ._observability import LoggerLike, MetricsLike, Observer
 from ._outcome import BatchResult, RecordFailure
@@ -83,6 +83,7 @@ class Worker:
         self._threads = ThreadRunner(concurrency) if concurrency > 1 and not self._is_async else None
         self._async = AsyncRunner(concurrency) if self._is_async else None
         self._plans: dict[Source, Plan] = {}
+        self._steps: dict[Source, Step] = {}
         self._observer = Observer(logger=logger, metrics=metrics, log_payload=log_payload)
         functools.update_wrapper(self, function)
 
@@ -138,12 +139,8 @@ class Worker:
         source, records = invocation.source, invocation.records
         assert source is not None
         plan = self._plans.get(source) or self._plan(source)
-        if not self._prepare and not self._finish:
-            failures = plan(records, invocation.deadline)  # no hooks to call, unless deferred
-            if invocation.deferred:
-                self._finish_batch(Batch(invocation, functools.partial(self._parsed_items, invocation), failures))
-            return failures
-        batch = Batch(invocation, functools.partial(self._parsed_items, invocation))
+        batch = Batch(invocation, self._parsed_items)
+        failures: Failures
         try:
             for prepare in self._prepare:
                 prepare(batch)
@@ -187,7 +184,10 @@ class Worker:
         return parsed(self._step(invocation.source), invocation.records)
 
     def _step(self, source: Source) -> Step:
-        return Step(source, self._parser, self._function, self._wants_message, self._clock)
+        step = self._steps.get(source)
+        if step is None:
+            step = self._steps[source] = Step(source, self._parser, self._function, self._wants_message, self._clock)
+        return step
 
     def _plan(self, source: Source) -> Plan:
         """Build, once per source, the function that runs a whole batch."""
@@ -240,14 +240,10 @@ def wants_message(function: RecordFunction) -> bool:
     The signature is the user's own, seen through every ``functools.wraps`` decorator
     (the per-record layers keep it).
     """
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if not positional and not any(p.kind is p.VAR_POSITIONAL for p in parameters):
+    arity = positional_arity(function)
+    if arity == 0:
         raise TypeError(f"record function {function!r} must take the payload as its first argument")
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    return arity is None or arity >= 2
 
 
 class WorkerOptions(TypedDict, total=False):

@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from .._layers import positional_arity
 from .._message import Message
 from ..errors import ConfigurationError, PermanentError
 
@@ -163,8 +164,7 @@ class CallKeys:
         except (TypeError, ValueError):
             self._signature = None
         parameters = list(self._signature.parameters.values()) if self._signature is not None else []
-        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        self._record_takes_message = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        self._record_takes_message = (positional_arity(function) or 0) >= 2
         self._names = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         self._root: str | None = None
         self._path: field | None = None
@@ -179,7 +179,7 @@ class CallKeys:
                 )
             else:
                 self._path = field(spec)
-        self._key_takes_message = callable(spec) and _positional_count(spec) >= 2
+        self._key_takes_message = callable(spec) and (positional_arity(spec) or 1) >= 2
 
     def of_record(self, payload: Any, message: Message | None) -> tuple[str, str]:
         """The key and payload hash of a record function called by ``worker``."""
@@ -260,16 +260,6 @@ def _has_json_form(value: Any) -> bool:
     import dataclasses
 
     return dataclasses.is_dataclass(value) or hasattr(value, "model_dump")
-
-
-def _positional_count(function: Callable[..., Any]) -> int:
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return 1
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        return 2
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 def _checked(function: Callable[..., Any], value: Any) -> str:
