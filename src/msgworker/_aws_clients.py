@@ -106,20 +106,32 @@ def prepare(service: str) -> None:
             return
 
 
-def new_client(service: str, region: str | None = None, *, pool: int | None = None, config: Any = None) -> Any:
+def new_client(
+    service: str,
+    region: str | None = None,
+    *,
+    pool: int | None = None,
+    config: Any = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+) -> Any:
     """A client of its own (not shared, not cached) with the same policy, for a store with
     settings of its own: ``pool`` HTTP connections, and ``config`` (a
-    ``botocore.config.Config``) merged over the rest.
+    ``botocore.config.Config``) merged over the rest. The CLI passes ``endpoint_url``
+    (``--endpoint-url``, over the environment's) and ``profile`` (``--profile``: a
+    botocore session of its own, reading that profile of the config files).
 
     Example:
         >>> new_client("dynamodb", "eu-west-1", pool=64).meta.config.max_pool_connections
         64
+        >>> new_client("sqs", "eu-west-1", endpoint_url="http://127.0.0.1:5000").meta.endpoint_url
+        'http://127.0.0.1:5000'
     """
     merged = client_config() if pool is None else client_config(max_pool_connections=pool)
     if config is not None:
         merged = merged.merge(config)
     with _lock:
-        return _create(service, region, merged)
+        return _create(service, region, merged, endpoint_url=endpoint_url, profile=profile)
 
 
 def client_config(**overrides: Any) -> Any:
@@ -176,11 +188,14 @@ def _key(service: str, region: str | None) -> tuple[str | None, ...]:
     )
 
 
-def _create(service: str, region: str | None, config: Any) -> Any:
+def _create(
+    service: str, region: str | None, config: Any, *, endpoint_url: str | None = None, profile: str | None = None
+) -> Any:
     """A new client (call with the lock held: the session is shared)."""
     exceptions = botocore("exceptions")
     try:
-        client = _session_locked().create_client(service, region_name=region, config=config)
+        session = botocore("session").Session(profile=profile) if profile else _session_locked()
+        client = session.create_client(service, region_name=region, config=config, endpoint_url=endpoint_url)
     except exceptions.BotoCoreError as error:
         raise ConfigurationError(
             f"cannot create an AWS {service} client: {error} (set AWS_REGION or AWS_DEFAULT_REGION, "

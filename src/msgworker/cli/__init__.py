@@ -4,6 +4,7 @@
     msgworker run handlers.orders:handler -e events/sqs/orders.json
     msgworker event sqs --body '{"order_id": "o-1", "total": 5}' --fifo --group customer-1
     msgworker pattern test '{"detail-type": ["OrderPlaced"]}' -e events/eventbridge/high-value-order.json
+    msgworker dlq list | peek QUEUE [-n N] | redrive QUEUE [--to SOURCE] [--dry-run]
 
 Every user error (a handler that does not import, an event file that is not JSON, an
 unknown option) is one line on stderr and exit status 2, never a traceback.
@@ -15,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .dlq import add_dlq_command
 from .events import add_event_command
 from .invoke import add_invoke_command
 from .pattern import add_pattern_command
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(commands)
     add_event_command(commands)
     add_pattern_command(commands)
+    add_dlq_command(commands)
     return parser
 
 

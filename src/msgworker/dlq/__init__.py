@@ -17,7 +17,8 @@ Example:
     >>> with mock_aws():
     ...     sqs = new_client("sqs", "us-east-1")
     ...     dlq = sqs.create_queue(QueueName="orders-dlq")
-    ...     arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ...     attributes = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
+    ...     arn = attributes["Attributes"]["QueueArn"]
     ...     policy = '{"deadLetterTargetArn": "%s", "maxReceiveCount": 3}' % arn
     ...     _ = sqs.create_queue(QueueName="orders", Attributes={"RedrivePolicy": policy})
     ...     _ = sqs.send_message(QueueUrl=dlq["QueueUrl"], MessageBody='{"order_id": "o-1"}')

@@ -117,16 +117,19 @@ class DeadLetterQueue:
         return self.queue.in_flight if self.queue is not None else None
 
 
-def dead_letter_queues(queues: Iterable[Queue], template: Mapping[str, str] | None = None) -> list[DeadLetterQueue]:
+def dead_letter_queues(
+    queues: Iterable[Queue], template: Mapping[str, Sequence[str]] | None = None
+) -> list[DeadLetterQueue]:
     """The dead-letter queues among ``queues``, each with the queues whose RedrivePolicy
-    names it, and those of ``template`` (logical id → queue name) too, present or not.
-    Sorted by name.
+    names it, and those of ``template`` (logical id → the names its queue may have: the
+    first one present is taken) too, present or not. Sorted by name.
 
     Example:
         >>> dlq = Queue("u1", "arn:aws:sqs:us-east-1:1:orders-dlq", {})
         >>> policy = '{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:1:orders-dlq"}'
         >>> source = Queue("u2", "arn:aws:sqs:us-east-1:1:orders", {"RedrivePolicy": policy})
-        >>> [(d.name, d.sources, d.logical_id) for d in dead_letter_queues([dlq, source], {"OrdersDLQ": "orders-dlq"})]
+        >>> template = {"OrdersDLQ": ("orders-dlq", "OrdersDLQ")}
+        >>> [(d.name, d.sources, d.logical_id) for d in dead_letter_queues([dlq, source], template)]
         [('orders-dlq', ('arn:aws:sqs:us-east-1:1:orders',), 'OrdersDLQ')]
     """
     queues = list(queues)
@@ -141,7 +144,9 @@ def dead_letter_queues(queues: Iterable[Queue], template: Mapping[str, str] | No
         name = arn.rsplit(":", 1)[-1]
         found[name] = DeadLetterQueue(name, by_arn.get(arn), tuple(sorted(served)))
     by_name = {queue.name: queue for queue in queues}
-    for logical_id, name in (template or {}).items():
+    for logical_id, names in (template or {}).items():
+        present = [name for name in names if name in found or name in by_name]
+        name = present[0] if present else names[0]
         known = found.get(name)
         if known is not None:
             found[name] = DeadLetterQueue(name, known.queue, known.sources, logical_id)
@@ -155,9 +160,9 @@ def template_dead_letter_queues(resources: Mapping[str, Any]) -> dict[str, tuple
     ``RedrivePolicy.deadLetterTargetArn`` is its ``!GetAtt <id>.Arn`` (or ``!Ref``).
 
     Example:
+        >>> policy = {"deadLetterTargetArn": {"Fn::GetAtt": ["OrdersDLQ", "Arn"]}}
         >>> resources = {
-        ...     "Orders": {"Type": "AWS::SQS::Queue",
-        ...                "Properties": {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["OrdersDLQ", "Arn"]}}}},
+        ...     "Orders": {"Type": "AWS::SQS::Queue", "Properties": {"RedrivePolicy": policy}},
         ...     "OrdersDLQ": {"Type": "AWS::SQS::Queue"},
         ... }
         >>> template_dead_letter_queues(resources)
@@ -285,7 +290,9 @@ def resend_entry(message: Mapping[str, Any], entry_id: str, *, fifo_target: bool
     if attributes:
         entry["MessageAttributes"] = attributes
     system = message.get("Attributes") or {}
-    kept = {name: {"DataType": "String", "StringValue": system[name]} for name in KEPT_SYSTEM_ATTRIBUTES if name in system}
+    kept = {
+        name: {"DataType": "String", "StringValue": system[name]} for name in KEPT_SYSTEM_ATTRIBUTES if name in system
+    }
     if kept:
         entry["MessageSystemAttributes"] = kept
     if fifo_target:

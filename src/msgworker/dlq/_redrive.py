@@ -233,9 +233,7 @@ def _delete(tools: DlqTools, source: Queue, messages: list[Mapping[str, Any]]) -
         answer = tools.client.delete_message_batch(QueueUrl=source.url, Entries=entries)
     except (errors.ClientError, errors.BotoCoreError) as error:
         return {str(message["MessageId"]): error_code(error) for message in messages}
-    return {
-        str(messages[int(entry["Id"])]["MessageId"]): str(entry.get("Code")) for entry in answer.get("Failed", [])
-    }
+    return {str(messages[int(entry["Id"])]["MessageId"]): str(entry.get("Code")) for entry in answer.get("Failed", [])}
 
 
 __all__ = ["MESSAGES", "MOVE_HOLD", "POLL_SECONDS", "TASK", "Method", "Progress", "RedriveResult", "redrive"]

@@ -24,19 +24,22 @@ _MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "Qu
 
 @dataclass(frozen=True, slots=True)
 class TemplateQueues:
-    """A template's queues for the DLQ tools: every queue's name by logical id, and the
-    dead-letter queues among them (logical id → the logical ids of the queues they serve).
+    """A template's queues for the DLQ tools: the names each queue may have, by logical
+    id (its ``QueueName`` as deployed, then the stand-in ``msgworker local`` gives it),
+    and the dead-letter queues among them (logical id → the logical ids of the queues
+    they serve).
 
     Example:
-        >>> TemplateQueues({"OrdersDLQ": "orders-dlq"}, {"OrdersDLQ": ("Orders",)}).dead_letter_names()
-        {'OrdersDLQ': 'orders-dlq'}
+        >>> queues = TemplateQueues({"OrdersDLQ": ("orders-dlq", "OrdersDLQ")}, {"OrdersDLQ": ("Orders",)})
+        >>> queues.dead_letter_names()
+        {'OrdersDLQ': ('orders-dlq', 'OrdersDLQ')}
     """
 
-    names: Mapping[str, str]
+    names: Mapping[str, tuple[str, ...]]
     dead_letter: Mapping[str, tuple[str, ...]]
 
-    def dead_letter_names(self) -> dict[str, str]:
-        """Logical id → queue name of the template's dead-letter queues."""
+    def dead_letter_names(self) -> dict[str, tuple[str, ...]]:
+        """Logical id → the names of the template's dead-letter queues."""
         return {logical_id: self.names[logical_id] for logical_id in self.dead_letter if logical_id in self.names}
 
 
@@ -102,21 +105,23 @@ class DlqTools:
         if reference.startswith(("https://", "http://")):
             return self.queue(reference, reference)
         owner: dict[str, str] = {}
-        name = reference
+        names: tuple[str, ...] = (reference,)
         if reference.startswith("arn:"):
             parts = reference.split(":")
             if len(parts) != 6 or parts[2] != "sqs":
                 raise DlqError(f"{reference!r} is not an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)")
-            name, owner = parts[5], {"QueueOwnerAWSAccountId": parts[4]}
+            names, owner = (parts[5],), {"QueueOwnerAWSAccountId": parts[4]}
         elif self.template is not None and reference in self.template.names:
-            name = self.template.names[reference]
-        try:
-            url = str(self.client.get_queue_url(QueueName=name, **owner)["QueueUrl"])
-        except botocore("exceptions").ClientError as error:
-            if error_code(error) in _MISSING_QUEUE_CODES:
-                raise DlqError(self._missing(reference, name)) from None
-            raise self.failed(f"GetQueueUrl for {name}", error) from None
-        return self.queue(url, reference)
+            names = self.template.names[reference]
+        for name in names:
+            try:
+                url = str(self.client.get_queue_url(QueueName=name, **owner)["QueueUrl"])
+            except botocore("exceptions").ClientError as error:
+                if error_code(error) in _MISSING_QUEUE_CODES:
+                    continue
+                raise self.failed(f"GetQueueUrl for {name}", error) from None
+            return self.queue(url, reference)
+        raise DlqError(self._missing(reference, " or ".join(names)))
 
     def queue(self, url: str, reference: str | None = None) -> Queue:
         """The queue at ``url``, with all its attributes read now."""
