@@ -16,9 +16,12 @@ import pytest
 from msgworker import PermanentError, worker
 from msgworker._aws_clients import reset, session
 from msgworker.cli import main
-from msgworker.dlq import DlqTools, redrive
+from msgworker.dlq import DlqTools, redrive, sqs_client
 from msgworker.testing import LocalAws, local_aws, sqs_event, sqs_record
 from tests.sqs_move_tasks import move_tasks
+
+
+CREATED: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,10 @@ def aws() -> Iterator[LocalAws]:
             patch.setenv(name, value)
         reset()
         yield endpoint
+        sqs = endpoint.client("sqs")
+        for url in CREATED:  # moto keeps queues per process: leave none to later tests
+            sqs.delete_queue(QueueUrl=url)
+        CREATED.clear()
     reset()
 
 
@@ -54,6 +61,7 @@ class Pair:
             for name in self.source_names
         ]
         self.source = self.sources[0]
+        CREATED.extend([self.dlq, *self.sources])
 
     def arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
@@ -97,9 +105,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def tools(**options: Any) -> DlqTools:
-    from msgworker._aws_clients import new_client
-
-    return DlqTools(new_client("sqs"), wait_seconds=0, **options)
+    return DlqTools(sqs_client(), wait_seconds=0, **options)
 
 
 # -- list ------------------------------------------------------------------------------
@@ -141,11 +147,13 @@ def test_with_a_template_its_dlqs_are_listed_by_logical_id_and_named_by_it(capsy
         "  PaymentsDLQ:\n    Type: AWS::SQS::Queue\n"
     )
     dlq = sqs.create_queue(QueueName=f"prod-orders-dlq-{tag}")["QueueUrl"]
+    CREATED.append(dlq)
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.create_queue(
+    source = sqs.create_queue(
         QueueName=f"prod-orders-{tag}",
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})},
     )
+    CREATED.append(source["QueueUrl"])
     sqs.send_message(QueueUrl=dlq, MessageBody="x")
     options = ("-t", str(template), "--parameter-overrides", "Prefix=prod")
     status, out, _ = run(capsys, "list", *options, "--json")
@@ -324,8 +332,9 @@ def test_several_sources_need_to_and_to_takes_any_queue_reference(capsys, sqs):
     pair.send("x")
     status, _, err = run(capsys, "redrive", pair.dlq_name)
     assert status == 2 and "several queues" in err and "--to" in err
-    status, out, _ = run(capsys, "redrive", pair.dlq_name, "--to", pair.sources[1])
-    assert status == 0 and [message["Body"] for message in pair.drain(pair.sources[1])] == ["x"]
+    status, out, err = run(capsys, "redrive", pair.dlq_name, "--to", pair.sources[1])
+    assert status == 0, out + err
+    assert [message["Body"] for message in pair.drain(pair.sources[1])] == ["x"]
 
 
 @pytest.mark.parametrize(
@@ -374,6 +383,7 @@ def test_where_the_endpoint_runs_move_tasks_the_redrive_is_one(capsys, sqs):
 def test_a_refused_move_task_falls_back_to_receive_send_delete(capsys, sqs):
     # AWS refuses a task whose source no queue uses as its DLQ; with --to the redrive still works.
     lone = sqs.create_queue(QueueName=f"lone-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    CREATED.append(lone)
     target = Pair(sqs)
     sqs.send_message(QueueUrl=lone, MessageBody="x")
     with move_tasks():

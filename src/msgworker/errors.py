@@ -17,8 +17,9 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
     ├── NotStartedError            the record was never run (deadline near, or its
     │   │                          FIFO group / stream already failed)
     │   └── CircuitOpenError       a circuit breaker is open: the batch stops early
-    └── RecordsFailedError         raised for SNS/EventBridge → Lambda invocations with
-                                   several failed records, so Lambda retries the event
+    ├── RecordsFailedError         raised for SNS/EventBridge → Lambda invocations with
+    │                              several failed records, so Lambda retries the event
+    └── DlqError                   (msgworker.dlq) a DLQ list / peek / redrive cannot go ahead
 """
 
 from __future__ import annotations

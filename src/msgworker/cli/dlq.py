@@ -104,17 +104,11 @@ def list_queues(arguments: argparse.Namespace) -> int:
     if not queues:
         print(f"no dead-letter queues at {tools.endpoint}")
         return 0
-    rows = [("DLQ", "visible", "in flight", "serves", "template")]
+    rows = [["DLQ", "visible", "in flight", "serves"] + (["template"] if arguments.template else [])]
     for queue in queues:
-        rows.append(
-            (
-                queue.name,
-                _count(queue.visible),
-                _count(queue.in_flight),
-                ", ".join(source.rsplit(":", 1)[-1] for source in queue.sources) or "-",
-                queue.logical_id or "",
-            )
-        )
+        row = [queue.name, _count(queue.visible), _count(queue.in_flight)]
+        row.append(", ".join(source.rsplit(":", 1)[-1] for source in queue.sources) or "-")
+        rows.append(row + ([queue.logical_id or ""] if arguments.template else []))
     _table(rows)
     return 0
 
@@ -183,19 +177,14 @@ def redrive_queue(arguments: argparse.Namespace) -> int:
 @contextmanager
 def _tools(arguments: argparse.Namespace) -> Iterator[Any]:
     """The DLQ tools for the arguments' endpoint; their errors become one line on stderr."""
-    from .._aws_clients import client_config, new_client
-    from ..dlq import DlqError, DlqTools
+    from ..dlq import DlqError, DlqTools, sqs_client
     from ..errors import ConfigurationError
 
     try:
         template = _template_queues(arguments) if arguments.template else None
-        options = {"endpoint_url": arguments.endpoint_url, "profile": arguments.profile}
-        client = new_client(
-            "sqs", arguments.region, config=client_config(connect_timeout=5, read_timeout=20), **options
-        )
-        once = {"mode": "standard", "total_max_attempts": 1}
-        probe = new_client("sqs", arguments.region, config=client_config(connect_timeout=5, retries=once), **options)
-        yield DlqTools(client, template=template, probe=probe)
+        options = {"endpoint_url": arguments.endpoint_url, "region": arguments.region, "profile": arguments.profile}
+        # The probe for message-move tasks does not retry: an endpoint without them answers 500 at once.
+        yield DlqTools(sqs_client(**options), template=template, probe=sqs_client(**options, retries=1))
     except (DlqError, ConfigurationError) as error:
         raise CommandError(str(error)) from None
 

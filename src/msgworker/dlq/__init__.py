@@ -13,9 +13,8 @@ Decisions are apart from I/O:
 
 Example:
     >>> from moto import mock_aws
-    >>> from msgworker._aws_clients import new_client
     >>> with mock_aws():
-    ...     sqs = new_client("sqs", "us-east-1")
+    ...     sqs = sqs_client(region="us-east-1")
     ...     dlq = sqs.create_queue(QueueName="orders-dlq")
     ...     attributes = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
     ...     arn = attributes["Attributes"]["QueueArn"]
@@ -35,7 +34,7 @@ from __future__ import annotations
 from ._model import DeadLetterQueue, DlqError, PeekedMessage, Queue
 from ._move import Left, MoveLedger
 from ._redrive import Method, RedriveResult, redrive
-from ._tools import PEEK_HOLD, DlqTools, Peek, TemplateQueues
+from ._tools import PEEK_HOLD, DlqTools, Peek, TemplateQueues, sqs_client
 
 __all__ = [
     "PEEK_HOLD",
@@ -51,4 +50,5 @@ __all__ = [
     "RedriveResult",
     "TemplateQueues",
     "redrive",
+    "sqs_client",
 ]

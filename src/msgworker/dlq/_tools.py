@@ -64,9 +64,8 @@ class DlqTools:
 
     Example:
         >>> from moto import mock_aws
-        >>> from msgworker._aws_clients import new_client
         >>> with mock_aws():
-        ...     sqs = new_client("sqs", "us-east-1")
+        ...     sqs = sqs_client(region="us-east-1")
         ...     dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
         ...     _ = sqs.send_message(QueueUrl=dlq, MessageBody='{"order_id": "o-1"}')
         ...     [message.body for message in DlqTools(sqs).peek("orders-dlq").messages]
@@ -245,9 +244,31 @@ class DlqTools:
         return f"queue {name}{hint} does not exist at {self.endpoint}: check the name, --region and --endpoint-url"
 
 
+def sqs_client(
+    *, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None, retries: int = 3
+) -> Any:
+    """An SQS client for the DLQ tools, from msgworker's client factory: the environment's
+    endpoint, region and credentials unless given, 5 s to connect, 20 s to read (a long
+    poll takes 1 s), ``retries`` attempts in all.
+
+    Raises:
+        ConfigurationError: botocore is missing, no region is configured, or no such profile.
+
+    Example:
+        >>> sqs_client(endpoint_url="http://127.0.0.1:5000", region="eu-west-1").meta.region_name
+        'eu-west-1'
+    """
+    from .._aws_clients import client_config, new_client
+
+    config = client_config(
+        connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": retries}
+    )
+    return new_client("sqs", region, config=config, endpoint_url=endpoint_url, profile=profile)
+
+
 def serves(queue: Queue) -> str | None:
     """The ARN of ``queue``'s own dead-letter queue, if it has one (a DLQ of a DLQ)."""
     return redrive_target(queue.attributes)
 
 
-__all__ = ["PEEK_HOLD", "DlqTools", "Peek", "TemplateQueues", "serves"]
+__all__ = ["PEEK_HOLD", "DlqTools", "Peek", "TemplateQueues", "serves", "sqs_client"]
