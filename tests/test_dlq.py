@@ -20,7 +20,6 @@ from msgworker.dlq import DlqTools, redrive, sqs_client
 from msgworker.testing import LocalAws, local_aws, sqs_event, sqs_record
 from tests.sqs_move_tasks import move_tasks
 
-
 CREATED: list[str] = []
 
 

@@ -17,17 +17,11 @@ from msgworker import PermanentError, worker
 from msgworker._aws_clients import reset
 from msgworker.cli import main
 from msgworker.testing import local_aws, sqs_event, sqs_record
+from tests.doc_blocks import blocks, shell_commands
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDE = (ROOT / "docs" / "dlq.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", GUIDE, flags=re.DOTALL)
-COMMANDS = [
-    line
-    for language, body in BLOCKS
-    if language == "sh"
-    for line in body.splitlines()
-    if line.startswith(".venv/bin/msgworker dlq ")
-]
+BLOCKS = blocks("dlq.md")
+COMMANDS = shell_commands("dlq.md", ".venv/bin/msgworker dlq ")
 README_COMMANDS = re.findall(r"^(\.venv/bin/msgworker dlq .*)$", (ROOT / "README.md").read_text(), re.MULTILINE)
 
 

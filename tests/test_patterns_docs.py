@@ -11,17 +11,11 @@ from pathlib import Path
 import pytest
 
 from msgworker.cli import main
+from tests.doc_blocks import blocks, shell_commands
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDE = (ROOT / "docs" / "patterns.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", GUIDE, flags=re.DOTALL)
-COMMANDS = [
-    line
-    for language, body in BLOCKS
-    if language == "sh"
-    for line in body.splitlines()
-    if line.startswith(".venv/bin/msgworker pattern ")
-]
+BLOCKS = blocks("patterns.md")
+COMMANDS = shell_commands("patterns.md", ".venv/bin/msgworker pattern ")
 
 
 def test_the_python_examples_run_in_order() -> None:
