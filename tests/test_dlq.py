@@ -144,7 +144,12 @@ def test_with_a_template_its_dlqs_are_listed_by_logical_id_and_named_by_it(capsy
         "  Payments:\n    Type: AWS::SQS::Queue\n    Properties:\n"
         "      RedrivePolicy: {deadLetterTargetArn: !GetAtt PaymentsDLQ.Arn, maxReceiveCount: 3}\n"
         "  PaymentsDLQ:\n    Type: AWS::SQS::Queue\n"
+        f"  Local{tag}:\n    Type: AWS::SQS::Queue\n    Properties: {{FifoQueue: true}}\n"
     )
+    # msgworker local names a queue without QueueName by its logical id (.fifo added for FIFO).
+    local = sqs.create_queue(QueueName=f"Local{tag}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    CREATED.append(local)
+    sqs.send_message(QueueUrl=local, MessageBody="local", MessageGroupId="g", MessageDeduplicationId="d")
     dlq = sqs.create_queue(QueueName=f"prod-orders-dlq-{tag}")["QueueUrl"]
     CREATED.append(dlq)
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -165,6 +170,10 @@ def test_with_a_template_its_dlqs_are_listed_by_logical_id_and_named_by_it(capsy
 
     status, out, _ = run(capsys, "peek", "OrdersDLQ", *options, "-n", "1", "--json")
     assert status == 0 and json.loads(out)["body"] == "x"
+    status, out, _ = run(capsys, "peek", f"Local{tag}", *options, "-n", "1", "--json")
+    assert status == 0 and json.loads(out)["body"] == "local"
+    status, _, err = run(capsys, "peek", "PaymentsDLQ", *options)
+    assert status == 2 and "queue PaymentsDLQ (template logical id PaymentsDLQ) does not exist" in err
 
 
 # -- peek ------------------------------------------------------------------------------
@@ -377,6 +386,16 @@ def test_where_the_endpoint_runs_move_tasks_the_redrive_is_one(capsys, sqs):
     assert [message["Body"] for message in moved] == ["m-0", "m-1", "m-2", "m-3"]
     assert [message["Attributes"]["MessageDeduplicationId"] for message in moved] == ["d-0", "d-1", "d-2", "d-3"]
     assert {message["MessageAttributes"]["tenant"]["StringValue"] for message in moved} == {"t"}
+
+
+def test_a_dry_run_starts_no_move_task(capsys, sqs):
+    pair = Pair(sqs)
+    pair.send("x")
+    with move_tasks() as tasks:
+        status, out, _ = run(capsys, "redrive", pair.dlq_name, "--dry-run")
+        assert status == 0 and "by message-move task; nothing changed" in out
+        assert pair.dlq_arn not in tasks
+    assert pair.depth(pair.dlq) == (1, 0)
 
 
 def test_a_refused_move_task_falls_back_to_receive_send_delete(capsys, sqs):
