@@ -419,3 +419,43 @@ def test_a_running_move_task_is_reported_and_nothing_else_starts(capsys, sqs):
         status, _, err = run(capsys, "redrive", pair.dlq_name)
     assert status == 2 and "already running" in err and "--task-handle h-1" in err
     assert pair.depth(pair.dlq) == (1, 0)
+
+
+def test_the_trace_header_is_sent_along(capsys, sqs):
+    # moto's SendMessageBatch drops MessageSystemAttributes (AWS keeps them), so what the
+    # redrive asks SQS to store is read off the request, with a botocore hook.
+    pair = Pair(sqs)
+    sqs.send_message(
+        QueueUrl=pair.dlq,
+        MessageBody="traced",
+        MessageSystemAttributes={"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5e1b4151-5ac6c58f"}},
+    )
+    requests: list[dict[str, Any]] = []
+    events = session().get_component("event_emitter")
+    events.register("provide-client-params.sqs.SendMessageBatch", lambda params, **_: requests.append(params), "t")
+    try:
+        status, _, _ = run(capsys, "redrive", pair.dlq_name)
+    finally:
+        events.unregister("provide-client-params.sqs.SendMessageBatch", unique_id="t")
+    assert status == 0
+    [request] = requests
+    assert request["Entries"][0]["MessageSystemAttributes"] == {
+        "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5e1b4151-5ac6c58f"}
+    }
+    assert [message["Body"] for message in pair.drain(pair.source)] == ["traced"]
+
+
+def test_endpoint_region_and_profile_come_from_the_options(capsys, sqs, aws, monkeypatch, tmp_path: Path):
+    pair = Pair(sqs)
+    pair.send("x")
+    config = tmp_path / "config"
+    config.write_text("[profile dlq-test]\nregion = us-east-1\naws_access_key_id = p\naws_secret_access_key = p\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    options = ("--endpoint-url", aws.endpoint_url, "--profile", "dlq-test")
+    status, out, err = run(capsys, "peek", pair.dlq_name, "-n", "1", "--json", *options)
+    assert status == 0, err
+    assert json.loads(out)["body"] == "x"
+    status, _, err = run(capsys, "list", "--endpoint-url", aws.endpoint_url, "--profile", "no-such-profile")
+    assert status == 2 and "no-such-profile" in err
