@@ -28,6 +28,8 @@ from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.responses import SQSResponse
 
 _tasks: dict[str, list[dict[str, Any]]] = {}
+FAIL_NEXT: list[str] = []
+"""Failure reasons: the next task started fails with the last one."""
 
 
 def _queue_by_arn(backend: Any, arn: str) -> Any:
@@ -51,6 +53,7 @@ def start_message_move_task(self: SQSResponse) -> ActionResult:
     if any(task["Status"] == "RUNNING" for task in tasks):
         raise InvalidParameterValue("There is already a task running. Only one active task is allowed per source.")
     handle = uuid.uuid4().hex
+    failing = {"fail": FAIL_NEXT.pop()} if FAIL_NEXT else {}
     tasks.insert(
         0,
         {
@@ -61,6 +64,7 @@ def start_message_move_task(self: SQSResponse) -> ActionResult:
             "ApproximateNumberOfMessagesMoved": 0,
             "ApproximateNumberOfMessagesToMove": len(source.messages),
             "StartedTimestamp": int(time.time() * 1000),
+            **failing,
         },
     )
     return ActionResult({"TaskHandle": handle})
@@ -73,12 +77,15 @@ def list_message_move_tasks(self: SQSResponse) -> ActionResult:
     tasks = _tasks.get(source_arn, [])
     for task in tasks:
         if task["Status"] == "RUNNING" and not task.get("stuck"):  # a test's task that never ends
-            task["ApproximateNumberOfMessagesMoved"] = _move(backend, source_arn, task["DestinationArn"])
-            task["Status"] = "COMPLETED"
+            if task.get("fail"):  # a test's task that fails (AWS: e.g. the destination's KMS key refuses)
+                task.update(Status="FAILED", FailureReason=task["fail"])
+            else:
+                task["ApproximateNumberOfMessagesMoved"] = _move(backend, source_arn, task["DestinationArn"])
+                task["Status"] = "COMPLETED"
             del task["TaskHandle"]
             break  # this listing shows it running no more; the next one would see it done anyway
     limit = int(self._get_param("MaxResults") or 1)
-    shown = [{name: value for name, value in task.items() if name != "stuck"} for task in tasks[:limit]]
+    shown = [{name: value for name, value in task.items() if name not in ("stuck", "fail")} for task in tasks[:limit]]
     return ActionResult({"Results": shown})
 
 
@@ -114,3 +121,4 @@ def move_tasks() -> Iterator[dict[str, list[dict[str, Any]]]]:
         del SQSResponse.start_message_move_task  # type: ignore[attr-defined]
         del SQSResponse.list_message_move_tasks  # type: ignore[attr-defined]
         _tasks.clear()
+        FAIL_NEXT.clear()

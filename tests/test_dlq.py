@@ -18,7 +18,7 @@ from msgworker._aws_clients import reset, session
 from msgworker.cli import main
 from msgworker.dlq import DlqTools, redrive, sqs_client
 from msgworker.testing import LocalAws, local_aws, sqs_event, sqs_record
-from tests.sqs_move_tasks import move_tasks
+from tests.sqs_move_tasks import FAIL_NEXT, move_tasks
 
 CREATED: list[str] = []
 
@@ -459,3 +459,14 @@ def test_endpoint_region_and_profile_come_from_the_options(capsys, sqs, aws, mon
     assert json.loads(out)["body"] == "x"
     status, _, err = run(capsys, "list", "--endpoint-url", aws.endpoint_url, "--profile", "no-such-profile")
     assert status == 2 and "no-such-profile" in err
+
+
+def test_a_move_task_that_fails_is_reported_and_exits_1(capsys, sqs):
+    pair = Pair(sqs)
+    pair.send("x")
+    with move_tasks():
+        FAIL_NEXT.append("AWS.SimpleQueueService.KmsAccessDenied")
+        status, out, _ = run(capsys, "redrive", pair.dlq_name)
+    assert status == 1
+    assert "the move task ended FAILED: AWS.SimpleQueueService.KmsAccessDenied" in out
+    assert pair.depth(pair.dlq) == (1, 0)

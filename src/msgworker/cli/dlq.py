@@ -155,7 +155,8 @@ def redrive_queue(arguments: argparse.Namespace) -> int:
             ) from None
     route = f"{result.source.name} to {result.target.name}"
     if result.note:
-        print(f"msgworker dlq redrive: {result.note}; moving by {result.method}", file=sys.stderr)
+        verb = "would move" if result.dry_run else "moving"
+        print(f"msgworker dlq redrive: {result.note}; {verb} by {result.method}", file=sys.stderr)
     if result.dry_run:
         print(f"dry run: would move about {result.planned} message(s) from {route} by {result.method}; nothing changed")
         return 0

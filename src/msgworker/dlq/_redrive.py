@@ -77,9 +77,13 @@ class RedriveResult:
 
     @property
     def complete(self) -> bool:
-        """Did everything planned move, with nothing left behind or duplicated?"""
-        ended = self.task_status in (None, "COMPLETED")
-        return not self.dry_run and ended and not self.left and not self.duplicated and self.moved >= self.planned
+        """Did everything planned move, with nothing left behind or duplicated? (For a move
+        task: did it complete; its counts are SQS's approximations.)"""
+        if self.dry_run:
+            return False
+        if self.task_status is not None:
+            return self.task_status == "COMPLETED"
+        return not self.left and not self.duplicated and self.moved >= self.planned
 
 
 def redrive(
