@@ -148,7 +148,7 @@ def put_events(
     if not pending and not too_large:
         return {}
     send = eventbridge_sender(client if client is not None else _client("events"), endpoint_id)
-    delivery = Delivery(pending, send, fifo=False, max_entries=MAX_ENTRIES, max_bytes=max_request_size)
+    delivery = Delivery(pending, send, fifo=False, max_entries=MAX_ENTRIES, max_bytes=max_request_size, tries=attempts)
     return _finish(deliver(delivery, attempts=attempts, backoff=backoff, max_backoff=MAX_BACKOFF, sleep=sleep), too_large)
 
 
@@ -185,7 +185,9 @@ def _send_messages(
     if client is None:
         client = _client(service)
     send = sqs_sender(client, target) if service == "sqs" else sns_sender(client, target)
-    delivery = Delivery(fits, send, fifo=target.endswith(".fifo"), max_entries=MAX_ENTRIES, max_bytes=limit)
+    delivery = Delivery(
+        fits, send, fifo=target.endswith(".fifo"), max_entries=MAX_ENTRIES, max_bytes=limit, tries=attempts
+    )
     return _finish(deliver(delivery, attempts=attempts, backoff=backoff, max_backoff=MAX_BACKOFF, sleep=sleep), failed)
 
 

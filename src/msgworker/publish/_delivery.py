@@ -37,6 +37,7 @@ class Pending:
     size: int
     request: dict[str, Any]
     last: FailedEntry | None = None
+    tries: int = 0
 
 
 Send = Callable[[Sequence[Pending]], list[Outcome]]
@@ -86,8 +87,11 @@ def requests(entries: Sequence[Pending], max_entries: int, max_bytes: int) -> li
 class Delivery:
     """The state of one ``send`` call: what is pending, sent and failed."""
 
-    def __init__(self, entries: Sequence[Pending], send: Send, *, fifo: bool, max_entries: int, max_bytes: int):
+    def __init__(
+        self, entries: Sequence[Pending], send: Send, *, fifo: bool, max_entries: int, max_bytes: int, tries: int
+    ):
         self.pending = list(entries)
+        self._tries = tries
         self.sent: dict[str, str] = {}
         self.failed: list[FailedEntry] = []
         self._send = send
@@ -97,7 +101,8 @@ class Delivery:
 
     def attempt(self) -> list[Pending]:
         """Try every pending entry once (for FIFO, group by group in order); returns what
-        failed and may be retried, with the FIFO entries waiting behind them."""
+        failed and may be retried, with the FIFO entries waiting behind them. An entry that
+        has had its tries is reported (each entry gets ``tries``, whenever its turn came)."""
         blocked: set[str | None] = set()
         retry: list[Pending] = []
         while True:
@@ -108,11 +113,12 @@ class Delivery:
             self.pending = [entry for entry in self.pending if id(entry) not in chosen_ids]
             for request in requests(chosen, self._max_entries, self._max_bytes):
                 for entry, outcome in zip(request, self._send(request), strict=True):
+                    entry.tries += 1
                     if isinstance(outcome, str):
                         self.sent[entry.id] = outcome
                         continue
                     entry.last = outcome
-                    if outcome.retryable:
+                    if outcome.retryable and entry.tries < self._tries:
                         retry.append(entry)
                     else:
                         self.failed.append(outcome)
@@ -154,12 +160,13 @@ def _behind(entry: Pending) -> FailedEntry:
 def deliver(
     delivery: Delivery, *, attempts: int, backoff: float, max_backoff: float, sleep: Callable[[float], None]
 ) -> Delivery:
-    """Run attempts until nothing is pending or ``attempts`` are spent, sleeping between
-    them with exponential backoff and full jitter (AWS's recommendation for retries)."""
+    """Run attempts until nothing is pending, sleeping between them with exponential
+    backoff and full jitter (AWS's recommendation for retries). Each attempt spends a try of
+    at least one entry, so there are at most ``attempts`` per entry in all."""
     from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
     retrying = Retrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(attempts * max(1, len(delivery.pending))),
         wait=wait_random_exponential(multiplier=backoff, max=max_backoff),
         retry=retry_if_result(bool),
         retry_error_callback=lambda state: None,
