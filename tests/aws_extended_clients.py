@@ -21,7 +21,7 @@ def main() -> None:
     request = json.load(sys.stdin)
     command = request["command"]
     if command == "sqs-send":
-        import sqs_extended_client  # noqa: F401  (patches boto3.Session)
+        import sqs_extended_client
         from sqs_extended_client.client import SQSExtendedClientSession
 
         sqs: Any = SQSExtendedClientSession().client("sqs")

@@ -59,21 +59,21 @@ class Flaky:
                 )
         return forward, failed
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.requests.append(Entries)
         self._throttle("SendMessageBatch")
         forward, failed = self._split(Entries)
         answer = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=forward) if forward else {}
         return {"Successful": answer.get("Successful", []), "Failed": [*answer.get("Failed", []), *failed]}
 
-    def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]) -> dict[str, Any]:
         self.requests.append(PublishBatchRequestEntries)
         self._throttle("PublishBatch")
         forward, failed = self._split(PublishBatchRequestEntries)
         answer = self.real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=forward) if forward else {}
         return {"Successful": answer.get("Successful", []), "Failed": [*answer.get("Failed", []), *failed]}
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.requests.append(Entries)
         self._throttle("PutEvents")
         codes = [self.decide(entry) for entry in Entries]

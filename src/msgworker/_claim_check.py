@@ -150,7 +150,7 @@ class Claim:
         def described(record: Record, inner: tuple[Envelope, ...]) -> Fields:
             fields = describe(record, inner)
             attributes = fields.get("attributes") or {}
-            fields["attributes"] = {name: value for name, value in attributes.items() if name not in RESERVED_ATTRIBUTES}
+            fields["attributes"] = {name: attributes[name] for name in attributes if name not in RESERVED_ATTRIBUTES}
             fields["payload_pointer"] = pointer
             return fields
 
@@ -305,8 +305,8 @@ __all__ = [
     "RESERVED_ATTRIBUTES",
     "SIZE_ATTRIBUTE",
     "Claim",
-    "concurrently",
     "PayloadPointer",
+    "concurrently",
     "declared_size",
     "delete_payloads",
     "fetch_claims",

@@ -149,7 +149,8 @@ def put_events(
         return {}
     send = eventbridge_sender(client if client is not None else _client("events"), endpoint_id)
     delivery = Delivery(pending, send, fifo=False, max_entries=MAX_ENTRIES, max_bytes=max_request_size, tries=attempts)
-    return _finish(deliver(delivery, attempts=attempts, backoff=backoff, max_backoff=MAX_BACKOFF, sleep=sleep), too_large)
+    deliver(delivery, attempts=attempts, backoff=backoff, max_backoff=MAX_BACKOFF, sleep=sleep)
+    return _finish(delivery, too_large)
 
 
 def _send_messages(
