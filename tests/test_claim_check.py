@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
+import claim_check_helpers
 import pytest
-from esm_emulator import ApiCalls, local_endpoint
+from esm_emulator import ApiCalls
 from pydantic import BaseModel
 
 import msgworker._aws_clients as aws_clients
 from msgworker import Message, PayloadMissingError, PayloadPointer, PayloadUnavailableError, worker
 from msgworker.testing import LocalAws, sns_event, sns_to_sqs_event, sqs_event, sqs_record
+
+# The shared fixtures: a moto server for the module, a new bucket per test.
+aws = claim_check_helpers.aws
+bucket = claim_check_helpers.bucket
 
 POINTER = "software.amazon.payloadoffloading.PayloadS3Pointer"
 LEGACY = "com.amazon.sqs.javamessaging.MessageS3Pointer"
@@ -24,19 +28,6 @@ LEGACY = "com.amazon.sqs.javamessaging.MessageS3Pointer"
 class Order(BaseModel):
     order_id: str
     lines: list[str]
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with local_endpoint() as local:
-        yield local
-
-
-@pytest.fixture
-def bucket(aws: LocalAws) -> str:
-    name = f"payloads-{uuid.uuid4().hex[:8]}"
-    aws.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 def offloaded(aws: LocalAws, bucket: str, payload: str, *, cls: str = POINTER) -> tuple[str, str]:

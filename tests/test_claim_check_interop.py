@@ -13,31 +13,22 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import claim_check_helpers
 import pytest
-from esm_emulator import _lambda_attribute, local_endpoint
+from esm_emulator import lambda_record
 
 from msgworker import Message, worker
 from msgworker.publish import Offload, Outgoing, publish_messages, send_messages
 from msgworker.testing import LocalAws
 
+# The shared fixtures: a moto server for the module, a new bucket per test.
+aws = claim_check_helpers.aws
+bucket = claim_check_helpers.bucket
+
 SCRIPT = Path(__file__).with_name("aws_extended_clients.py")
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with local_endpoint() as local:
-        yield local
-
-
-@pytest.fixture
-def bucket(aws: LocalAws) -> str:
-    name = f"payloads-{uuid.uuid4().hex[:8]}"
-    aws.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 def aws_client_library(aws: LocalAws, **request: Any) -> Any:
@@ -79,21 +70,7 @@ def lambda_event(aws: LocalAws, url: str, arn: str) -> dict[str, Any]:
     answer = sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
     )
-    records = [
-        {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": dict(message.get("Attributes", {})),
-            "messageAttributes": {
-                name: _lambda_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-            "awsRegion": "us-east-1",
-        }
-        for message in answer.get("Messages", [])
-    ]
+    records = [lambda_record(message, arn, "us-east-1") for message in answer.get("Messages", [])]
     assert records, "the queue is empty"
     return {"Records": records}
 

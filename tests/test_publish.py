@@ -59,19 +59,21 @@ class Flaky:
                 )
         return forward, failed
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.requests.append(Entries)
-        self._throttle("SendMessageBatch")
-        forward, failed = self._split(Entries)
-        answer = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=forward) if forward else {}
+    def _batch(self, operation: str, entries: list[dict[str, Any]], call: Callable[..., Any]) -> dict[str, Any]:
+        self.requests.append(entries)
+        self._throttle(operation)
+        forward, failed = self._split(entries)
+        answer = call(forward) if forward else {}
         return {"Successful": answer.get("Successful", []), "Failed": [*answer.get("Failed", []), *failed]}
 
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._batch(
+            "SendMessageBatch", Entries, lambda f: self.real.send_message_batch(QueueUrl=QueueUrl, Entries=f)
+        )
+
     def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.requests.append(PublishBatchRequestEntries)
-        self._throttle("PublishBatch")
-        forward, failed = self._split(PublishBatchRequestEntries)
-        answer = self.real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=forward) if forward else {}
-        return {"Successful": answer.get("Successful", []), "Failed": [*answer.get("Failed", []), *failed]}
+        call = lambda f: self.real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=f)  # noqa: E731
+        return self._batch("PublishBatch", PublishBatchRequestEntries, call)
 
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.requests.append(Entries)
