@@ -199,3 +199,20 @@ def test_a_batch_of_pointers_is_fetched_before_any_record_runs(aws: LocalAws, bu
 
     assert len(calls.of("GetObject")) == 10
     assert order_of_work[:10] == ["fetch"] * 10 and len(order_of_work) == 20
+
+
+def test_idempotency_keys_come_from_the_fetched_payload(aws: LocalAws, bucket: str) -> None:
+    from msgworker.idempotency import InMemoryStore, idempotent
+
+    body, _ = offloaded(aws, bucket, big_order("o-7"))
+    runs: list[str] = []
+
+    @worker(Order, metrics=False)
+    @idempotent(key="order_id", store=InMemoryStore())
+    def handler(order: Order) -> None:
+        runs.append(order.order_id)
+
+    # The second delivery of the same offloaded order is recognised by its payload's key.
+    assert handler(sqs_event([body])) == {"batchItemFailures": []}
+    assert handler(sqs_event([body])) == {"batchItemFailures": []}
+    assert runs == ["o-7"]
