@@ -96,12 +96,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns
+## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns, claim check
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/idempotency.py
 	$(BIN)/python bench/resilience.py
 	$(BIN)/python bench/patterns.py
+	$(BIN)/python bench/claim_check.py
 	$(BIN)/python bench/cold_stack.py
 
 clean:

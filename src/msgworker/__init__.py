@@ -10,6 +10,7 @@ The per-record decorators and the failure options are imported on first use (mod
 
 from typing import TYPE_CHECKING, Any
 
+from ._claim_check import PayloadPointer
 from ._layers import current_invocation, current_record
 from ._message import Envelope, Message
 from ._outcome import BatchResult, RecordFailure
@@ -25,7 +26,11 @@ from .errors import (
     MsgworkerError,
     NotStartedError,
     ParseError,
+    PayloadError,
+    PayloadMissingError,
+    PayloadUnavailableError,
     PermanentError,
+    PublishError,
     RecordsFailedError,
     UnrecognisedEventError,
 )
@@ -77,7 +82,12 @@ __all__ = [
     "MsgworkerError",
     "NotStartedError",
     "ParseError",
+    "PayloadError",
+    "PayloadMissingError",
+    "PayloadPointer",
+    "PayloadUnavailableError",
     "PermanentError",
+    "PublishError",
     "RecordFailure",
     "RecordsFailedError",
     "RedeliveryBackoff",

@@ -73,6 +73,9 @@ class Invocation:
     state: dict[object, Any] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
     deferred: dict[object, Callable[[Batch], None]] | None = None
+    claims: dict[int, Any] | None = None
+    """The batch's offloaded payloads by record index (``msgworker._claim_check``), fetched
+    before any record runs; ``None`` when no record is a pointer."""
 
     def defer(self, owner: object, finish: Callable[[Batch], None]) -> None:
         """Have ``finish(batch)`` called once after the batch's records, like a layer's

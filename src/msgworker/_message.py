@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ._claim_check import PayloadPointer
 
 T = TypeVar("T")
 
@@ -90,6 +93,9 @@ class Message:
     keys: _Lazy[Mapping[str, Any] | None] = _Lazy()
     new_image: _Lazy[Mapping[str, Any] | None] = _Lazy()
     old_image: _Lazy[Mapping[str, Any] | None] = _Lazy()
+    payload_pointer: _Lazy[PayloadPointer | None] = _Lazy()
+    """Where the payload was fetched from when the record arrived as an extended-client
+    pointer (claim check: bucket, key, size); ``None`` for every other record."""
 
     def __init__(
         self,

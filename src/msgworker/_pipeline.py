@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._layers import Clock, Item, _record
+from ._layers import Clock, Item, _invocation, _record
 from ._message import Message
 from ._parsing import Parser
 from .errors import NotStartedError
@@ -104,6 +104,10 @@ class Chain:
         clock, key_of, decode, describe, name = step.clock, step.key_of, step.decode, step.describe, step.source_name
         from_text, from_value, failure = step.from_text, step.from_value, step.failure
         pending = self._pending
+        # Offloaded payloads, fetched for the whole batch before any chain ran (one context
+        # variable read per chain; None, and one comparison per record, without pointers).
+        invocation = _invocation.get()
+        claims = invocation.claims if invocation is not None else None
         for index, record in pending:
             if clock() >= deadline:
                 for position in (index, *(rest for rest, _ in pending)):
@@ -117,6 +121,9 @@ class Chain:
                 continue
             try:
                 payload, serialised, inner = decode(record)
+                claim = claims.get(index) if claims is not None else None
+                if claim is not None:
+                    payload, serialised = claim.resolve(), True
                 try:
                     value = from_text(payload) if serialised else from_value(payload)
                 except ValidationError as error:
@@ -124,7 +131,7 @@ class Chain:
             except Exception as error:
                 self._failed(index, record, error)
                 continue
-            message = Message(record, name, describe, inner)
+            message = Message(record, name, describe if claim is None else claim.describe(describe), inner)
             self.current = (index, record, value, message)
             yield value, message
             self.current = None

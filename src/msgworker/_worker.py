@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
+from ._claim_check import Claims, delete_payloads, fetch_claims, find_claims
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async, positional_arity
 from ._message import Message
 from ._observability import LoggerLike, MetricsLike, Observer
@@ -55,6 +56,7 @@ class Worker:
         redelivery: Any = None,
         dead_letter: Any = None,
         clock: Clock = time.monotonic,
+        delete_payload: bool = False,
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -67,6 +69,7 @@ class Worker:
         self.envelope = check_envelope(envelope)
         self.timeout_margin = timeout_margin
         self._clock = clock
+        self.delete_payload = delete_payload
         self._parser = make_parser(model, include_input=log_payload)
         # Batch hooks run in the wrappers' order: prepare outermost first (an open circuit
         # outside @idempotent stops the batch before any claim), finish innermost first.
@@ -141,7 +144,12 @@ class Worker:
         plan = self._plans.get(source) or self._plan(source)
         batch = Batch(invocation, self._parsed_items)
         failures: Failures
+        # Offloaded payloads first, all at once: the layers' prepare hooks (idempotency keys)
+        # and the chains then see the real payloads.
+        claims = invocation.claims = find_claims(source, records)
         try:
+            if claims is not None:
+                fetch_claims(claims)
             for prepare in self._prepare:
                 prepare(batch)
         except Exception as error:
@@ -156,7 +164,23 @@ class Worker:
                 raise
         batch.failures = failures
         self._finish_batch(batch)
+        if claims is not None and self.delete_payload:
+            self._delete_payloads(source, claims, failures)
         return failures
+
+    def _delete_payloads(self, source: Source, claims: Claims, failures: Failures) -> None:
+        """``delete_payload=True``: delete the S3 objects of records that completed, after
+        the batch (never before: a failed record comes back and needs its payload; so does
+        every record of a source that retries whole events, unless all succeeded)."""
+        if failures and not source.partial_batch_response:
+            return
+        done = [claim.pointer for index, claim in claims.items() if index not in failures and claim.error is None]
+        for pointer, code in delete_payloads(done):
+            # The record stands as done; the bucket's lifecycle rule removes what is left.
+            self._observer.logger.warning(
+                "could not delete an offloaded payload",
+                extra={"bucket": pointer.bucket, "key": pointer.key, "error_code": code},
+            )
 
     def _act_on(self, invocation: Invocation, failures: Failures) -> Failures:
         """Run the failure actions (DLQ, visibility, pausing) on a batch's failures: what
@@ -258,6 +282,7 @@ class WorkerOptions(TypedDict, total=False):
     redelivery: Any
     dead_letter: Any
     clock: Clock
+    delete_payload: bool
 
 
 # A model class first: a class is callable too, so the function overload would take it.
@@ -281,6 +306,7 @@ def worker(
     redelivery: Any = None,
     dead_letter: Any = None,
     clock: Clock = time.monotonic,
+    delete_payload: bool = False,
 ) -> Worker | Callable[[RecordFunction], Worker]:
     """Make a record function the Lambda entry point for a batch of messages.
 
@@ -311,6 +337,10 @@ def worker(
             queue's URL or ARN); ``None`` reports them failed like any other.
         clock: the monotonic clock deadlines are measured on (``time.monotonic``);
             tests pass a manual one to control time.
+        delete_payload: for records that arrived as an extended-client pointer (payload
+            offloaded to S3, see docs/large-payloads.md; always fetched before the function
+            runs), delete the S3 object once the record completed. Off: the bucket's
+            lifecycle rule expires it (a duplicate delivery can then still be processed).
 
     Example:
         >>> from pydantic import BaseModel
@@ -330,6 +360,7 @@ def worker(
         "redelivery": redelivery,
         "dead_letter": dead_letter,
         "clock": clock,
+        "delete_payload": delete_payload,
     }
     if hasattr(model, "__msgworker_record_function__"):  # a Router: it parses with each route's own model
         return Worker(model.__msgworker_record_function__(), model=None, **options)

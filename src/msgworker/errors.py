@@ -6,12 +6,17 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
     MsgworkerError                 base of everything msgworker raises itself
     ├── PermanentError             retrying cannot help: fail this record for good
     │   ├── ParseError             the payload could not be decoded or validated
-    │   └── IdempotencyKeyReusedError  a key came back with a different payload
+    │   ├── IdempotencyKeyReusedError  a key came back with a different payload
+    │   └── PayloadMissingError    an offloaded payload's S3 object does not exist
     ├── ConfigurationError         a setting is missing or points at nothing (a table name)
     ├── IdempotencyError           base of the idempotency layer's record failures
     │   ├── IdempotencyInProgressError  another delivery holds the key: retry later
     │   ├── IdempotencyStoreError  the store could not be read or written: not run
     │   └── IdempotencyKeyReusedError   (also a PermanentError)
+    ├── PayloadError               an offloaded (claim-check) payload could not be read
+    │   ├── PayloadMissingError    (also a PermanentError)
+    │   └── PayloadUnavailableError  denied, throttled or unreachable: retry later
+    ├── PublishError               msgworker.publish could not send some entries
     ├── UnrecognisedEventError     the invocation's event is not a batch msgworker knows
     ├── BatchReportError           a failure could not be reported, so the invocation fails
     ├── NotStartedError            the record was never run (deadline near, or its
@@ -25,6 +30,7 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class MsgworkerError(Exception):
@@ -94,6 +100,40 @@ class IdempotencyKeyReusedError(IdempotencyError, PermanentError):
     Two different payloads under one key usually mean the key is wrong, so this is
     permanent rather than silently treated as a duplicate.
     """
+
+
+class PayloadError(MsgworkerError):
+    """A record's payload is offloaded to S3 (an extended-client pointer) and could not be
+    read. ``pointer`` is the :class:`~msgworker.PayloadPointer` (bucket and key)."""
+
+    def __init__(self, message: str, *, pointer: Any):
+        super().__init__(message)
+        self.pointer = pointer
+
+
+class PayloadMissingError(PayloadError, PermanentError):
+    """The offloaded payload's S3 object does not exist (deleted, expired, never written):
+    the record fails for good (and goes to the dead-letter queue where one is configured)."""
+
+
+class PayloadUnavailableError(PayloadError):
+    """The offloaded payload could not be read for now (access denied, throttled, S3
+    unreachable): the record fails and comes back."""
+
+
+class PublishError(MsgworkerError):
+    """``msgworker.publish`` could not send some entries, even after its retries.
+
+    ``failed`` lists them (:class:`msgworker.publish.FailedEntry`: the entry's id, the
+    service's error code, whether retrying could help); ``sent`` maps the id of every
+    entry that did go through to the id the service gave it. Nothing is left out: each
+    entry is in exactly one of the two. The message names ids and codes, never payloads.
+    """
+
+    def __init__(self, message: str, *, failed: Sequence[Any], sent: dict[str, str]):
+        super().__init__(message)
+        self.failed = list(failed)
+        self.sent = sent
 
 
 class UnrecognisedEventError(MsgworkerError):
