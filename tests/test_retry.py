@@ -14,7 +14,7 @@ from tenacity import wait_fixed
 from msgworker import Message, PermanentError, Retry, retry, worker
 from msgworker._layers import Invocation, current_invocation, find_layers
 from msgworker.errors import CircuitOpenError, IdempotencyInProgressError
-from msgworker.testing import LambdaContext, sqs_event, sqs_record
+from msgworker.testing import LambdaContext, ManualClock, sqs_event, sqs_record
 
 
 class Logs:
@@ -159,10 +159,15 @@ def test_any_tenacity_wait_can_be_the_backoff() -> None:
 
 
 def test_outside_worker_a_deadline_option_stops_before_a_wait_would_cross_it() -> None:
-    waits, sleep = planned()
+    # The deadline is measured on a manual clock that only the planned waits move, so a
+    # loaded machine cannot change what is asserted.
+    clock = ManualClock()
+    waits = clock.sleeps
     flaky = Flaky(100)
     logs = Logs()
-    decorated = retry(attempts=10, initial=0.3, jitter=False, deadline=1.0, sleep=sleep, logger=logs)(flaky)
+    decorated = retry(
+        attempts=10, initial=0.3, jitter=False, deadline=1.0, sleep=clock.sleep, clock=clock, logger=logs
+    )(flaky)
     with pytest.raises(ConnectionError) as raised:
         decorated({})
     # 0.3 and then 0.6 s of planned waits fit in 1 s; the next (1.2 s) would not.

@@ -141,6 +141,8 @@ class Retry:
             applies, and this bounds it further.
         sleep: replaces ``time.sleep`` (``asyncio.sleep`` for ``async def``), for tests.
         logger: where retry warnings go (default: msgworker's Powertools logger).
+        clock: outside ``worker``, what ``deadline=`` is measured on (``time.monotonic``
+            by default; a test passes a manual clock and its ``sleep``).
 
     Under ``worker``, no wait ends and no attempt starts past the invocation's deadline
     (the Lambda's remaining time minus the worker's timeout margin): when the next wait
@@ -174,6 +176,7 @@ class Retry:
         deadline: float | None = None,
         sleep: Sleep | None = None,
         logger: RetryLogger | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise ValueError(f"retry(attempts=...) must be a whole number >= 1 (1 = no retry), got {attempts!r}")
@@ -197,6 +200,9 @@ class Retry:
         self.deadline = deadline
         self._sleep = sleep
         self._logger = logger
+        # Outside ``worker`` the ``deadline=`` option is measured on this clock (monotonic
+        # time unless a test injects one); under ``worker`` the invocation's clock rules.
+        self._own_clock = clock if clock is not None else time.monotonic
         self._attempt_limit = stop_after_attempt(attempts)
         self._retryable = retry_if_exception(self.retries)
 
@@ -272,9 +278,8 @@ class Retry:
             first, clock, deadline, self._policy(invocation, item.message if item else None, deadline, clock)
         )
 
-    @staticmethod
-    def _clock(invocation: Invocation | None) -> Callable[[], float]:
-        return invocation.clock if invocation is not None else time.monotonic
+    def _clock(self, invocation: Invocation | None) -> Callable[[], float]:
+        return invocation.clock if invocation is not None else self._own_clock
 
     async def _async_sleep(self, seconds: float) -> None:
         if self._sleep is None:
