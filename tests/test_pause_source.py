@@ -25,7 +25,12 @@ from esm_emulator import (
 from msgworker import worker
 from msgworker.breaker import InMemoryStore, circuit_breaker
 from msgworker.failure_actions import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, RedeliveryBackoff
-from msgworker.failure_actions._pause_source import DEFAULT_SCHEDULE_GROUP, RESUME_TARGET_ARN, resume_schedule_name, schedule_expression
+from msgworker.failure_actions._pause_source import (
+    DEFAULT_SCHEDULE_GROUP,
+    RESUME_TARGET_ARN,
+    resume_schedule_name,
+    schedule_expression,
+)
 from msgworker.testing import LambdaContext, LocalAws, sqs_event
 
 ROLE = "arn:aws:iam::123456789012:role/msgworker-resume"
