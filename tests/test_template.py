@@ -316,13 +316,11 @@ Resources:
 }
 
 
-@pytest.fixture(scope="module")
-def rule_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
-    """cfn-lint (with cfn_rules/) over every bad template at once: file name -> rule ids found."""
-    folder = tmp_path_factory.mktemp("bad-templates")
+def lint_templates(folder: Path, templates: dict[str, tuple[str, str]]) -> dict[str, set[str]]:
+    """cfn-lint (with cfn_rules/) over every template body at once, in ``folder``: name -> rule ids found."""
     (folder / "events").symlink_to(ROOT / "events")  # sample event paths are relative to the template
     paths = []
-    for name, (_, body) in BAD_TEMPLATES.items():
+    for name, (_, body) in templates.items():
         path = folder / f"{name}.yaml"
         path.write_text(_HEADER + textwrap.dedent(body))
         paths.append(path)
@@ -331,10 +329,16 @@ def rule_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str
         folder,
     )
     assert result.stdout.strip(), result.stderr
-    findings: dict[str, set[str]] = {name: set() for name in BAD_TEMPLATES}
+    findings: dict[str, set[str]] = {name: set() for name in templates}
     for match in json.loads(result.stdout):
         findings[Path(match["Filename"]).stem].add(match["Rule"]["Id"])
     return findings
+
+
+@pytest.fixture(scope="module")
+def rule_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    """cfn-lint (with cfn_rules/) over every bad template at once: file name -> rule ids found."""
+    return lint_templates(tmp_path_factory.mktemp("bad-templates"), BAD_TEMPLATES)
 
 
 def test_good_wiring_passes_every_rule(rule_findings: dict[str, set[str]]) -> None:

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 from esm_emulator import ApiCalls
-from test_template import ROOT, RULES, TEMPLATE, load_template, run, tool
+from test_template import ROOT, TEMPLATE, _edit, lint_templates, load_template
 
 from msgworker.cli.template import physical_name
 from msgworker.testing import LambdaContext, LocalAws, sqs_event
-
-_HEADER = """\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-"""
 
 # A function wired the way the hardening rules want (and the wiring rules too); each bad
 # template below breaks one thing.
@@ -183,13 +176,6 @@ Resources:
 """
 
 
-def _edit(body: str, *replacements: tuple[str, str]) -> str:
-    for old, new in replacements:
-        assert body.count(old) == 1, old
-        body = body.replace(old, new)
-    return body
-
-
 _RETAIN = "    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n"
 _STREAM = """\
   Stream:
@@ -314,18 +300,7 @@ HARDENING_TEMPLATES: dict[str, tuple[str, str]] = {
 @pytest.fixture(scope="module")
 def hardening_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """cfn-lint (with cfn_rules/) over every template above at once: name -> rule ids found."""
-    folder = tmp_path_factory.mktemp("hardening-templates")
-    (folder / "events").symlink_to(ROOT / "events")
-    paths = []
-    for name, (_, body) in HARDENING_TEMPLATES.items():
-        path = folder / f"{name}.yaml"
-        path.write_text(_HEADER + textwrap.dedent(body))
-        paths.append(path)
-    result = run([tool("sam", "bin", "cfn-lint"), "--append-rules", RULES, "--format", "json", "--", *paths], folder)
-    findings: dict[str, set[str]] = {name: set() for name in HARDENING_TEMPLATES}
-    for match in json.loads(result.stdout or "[]"):
-        findings[Path(match["Filename"]).stem].add(match["Rule"]["Id"])
-    return findings
+    return lint_templates(tmp_path_factory.mktemp("hardening-templates"), HARDENING_TEMPLATES)
 
 
 def test_hardened_wiring_passes_every_rule(hardening_findings: dict[str, set[str]]) -> None:
