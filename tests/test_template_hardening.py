@@ -1,7 +1,7 @@
 """template.yaml's hardening (issue 10) and the cfn-lint rules that keep it (cfn_rules/msgworker_hardening.py,
 E9510-E9516): each rule fires on a small template that breaks it, the ids the example handlers write
-to the state tables are the ones their roles' dynamodb:LeadingKeys admit (against moto), and the FIFO
-consumer dead-letters a poison message on its first failure.
+to the state tables are the ones their roles' dynamodb:LeadingKeys admit (against moto). The FIFO
+consumers' poison messages: tests/test_fifo_dead_letter.py.
 
 The tools come from .tools/ (`make tools`), as in tests/test_template.py.
 """
@@ -18,7 +18,7 @@ from esm_emulator import ApiCalls
 from test_template import ROOT, TEMPLATE, _edit, lint_templates, load_template
 
 from msgworker.cli.template import physical_name
-from msgworker.testing import LambdaContext, LocalAws, sqs_event
+from msgworker.testing import LambdaContext, LocalAws
 
 # A function wired the way the hardening rules want (and the wiring rules too); each bad
 # template below breaks one thing.
@@ -377,34 +377,3 @@ def test_every_state_table_id_a_handler_uses_is_one_its_role_admits(function: st
         assert {table for table, _ in used} == {"IdempotencyTable", "BreakerTable"}, used
     else:
         assert used == [] and admitted == {}, "no state, no grant"
-
-
-# ---------------------------------------------------------------------------------------------
-# FIFO: a poison message leaves on its first failure, so it takes no valid message with it
-# ---------------------------------------------------------------------------------------------
-
-
-def test_the_fifo_consumer_dead_letters_a_poison_message_on_its_first_receive(template_aws: LocalAws) -> None:
-    from handlers.orders import handler
-
-    sqs = template_aws.client("sqs")
-    dlq = sqs.create_queue(QueueName="orders-dlq-h10.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
-    sqs.create_queue(
-        QueueName="orders-h10.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "RedrivePolicy": redrive},
-    )
-    bodies = [
-        {"order_id": "o-1", "customer_id": "c-1", "total": "lots"},  # never validates
-        *({"order_id": f"o-{n}", "customer_id": "c-1", "total": 5} for n in range(2, 6)),
-    ]
-    event = sqs_event(bodies, group_ids=["c-1"] * len(bodies), queue="orders-h10.fifo")
-
-    response = handler(event, LambdaContext(timeout=30))
-
-    records = event["Records"]
-    failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
-    assert records[0]["messageId"] not in failed, "the poison message is done: it went to the DLQ"
-    landed = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"])["order_id"] for m in landed] == ["o-1"]
