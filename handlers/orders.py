@@ -2,7 +2,8 @@
 
 One record function serves every source: msgworker detects the event, decodes the
 payload (SQS body, Kinesis data, DynamoDB image) and validates it into ``Order``.
-A record that does not validate is reported failed on its own; the rest go on.
+A record that does not validate is reported failed on its own; the rest go on. From an
+SQS queue such a record goes straight to the queue's DLQ (``dead_letter=True``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ class Order(BaseModel):
 SUPPORTED_CURRENCIES = frozenset({"EUR", "USD", "GBP"})
 
 
-@worker(Order, concurrency=4)
+# dead_letter=True: a message that can never succeed (it does not validate, or raises
+# PermanentError) goes to its queue's DLQ on its first failure. On the FIFO queue this is what
+# keeps the valid messages behind it out of the DLQ: each receive of the poison message also
+# counts against the messages of its group that wait behind it (reported not started), so
+# left to SQS's maxReceiveCount they would be moved to the DLQ together with it.
+@worker(Order, concurrency=4, dead_letter=True)
 def handler(order: Order, message: Message) -> None:
     if order.currency not in SUPPORTED_CURRENCIES:
         # Retrying cannot make an unsupported currency supported.

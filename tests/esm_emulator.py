@@ -40,7 +40,7 @@ import pytest
 
 from msgworker import _aws_clients as aws_clients
 from msgworker.errors import CircuitOpenError
-from msgworker.failure_actions._pause_source import RESUME_TARGET_ARN
+from msgworker.failure_actions._pause_source import DEFAULT_SCHEDULE_GROUP, RESUME_TARGET_ARN, SCHEDULE_GROUP_ENV
 from msgworker.testing import LambdaContext, LocalAws, local_aws
 
 Handler = Callable[[Any, Any], Any]
@@ -289,6 +289,9 @@ def local_endpoint(**environment: str) -> Iterator[LocalAws]:
         try:
             for name, value in {**local.environment, **environment}.items():
                 patch.setenv(name, value)
+            # As in an account where template.yaml is deployed: resume schedules have a group of their own.
+            group = environment.get(SCHEDULE_GROUP_ENV, DEFAULT_SCHEDULE_GROUP)
+            local.client("scheduler").create_schedule_group(Name=group)
             yield local
         finally:
             reset_moto(local.endpoint_url)

@@ -24,8 +24,13 @@ from esm_emulator import (
 
 from msgworker import worker
 from msgworker.breaker import InMemoryStore, circuit_breaker
-from msgworker.failure_actions import SCHEDULER_ROLE_ENV, RedeliveryBackoff
-from msgworker.failure_actions._pause_source import RESUME_TARGET_ARN, resume_schedule_name, schedule_expression
+from msgworker.failure_actions import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, RedeliveryBackoff
+from msgworker.failure_actions._pause_source import (
+    DEFAULT_SCHEDULE_GROUP,
+    RESUME_TARGET_ARN,
+    resume_schedule_name,
+    schedule_expression,
+)
 from msgworker.testing import LambdaContext, LocalAws, sqs_event
 
 ROLE = "arn:aws:iam::123456789012:role/msgworker-resume"
@@ -72,7 +77,10 @@ def setup(aws: LocalAws, handler: Any, messages: int = 3) -> tuple[QueuePair, Ev
 
 def schedules(aws: LocalAws) -> dict[str, dict[str, Any]]:
     scheduler = aws.client("scheduler")
-    return {item["Name"]: scheduler.get_schedule(Name=item["Name"]) for item in scheduler.list_schedules()["Schedules"]}
+    return {
+        item["Name"]: scheduler.get_schedule(Name=item["Name"], GroupName=item["GroupName"])
+        for item in scheduler.list_schedules()["Schedules"]
+    }
 
 
 def test_an_open_circuit_pauses_the_mapping_and_a_schedule_resumes_it(aws: LocalAws) -> None:
@@ -94,6 +102,9 @@ def test_an_open_circuit_pauses_the_mapping_and_a_schedule_resumes_it(aws: Local
     assert schedule["Target"]["Arn"] == RESUME_TARGET_ARN
     assert schedule["Target"]["RoleArn"] == ROLE
     assert json.loads(schedule["Target"]["Input"]) == {"Uuid": emulator.uuid, "Enabled": True}
+    # In its own group (the one template.yaml creates), never in "default": the resume role
+    # trusts Scheduler for that group only.
+    assert schedule["GroupName"] == DEFAULT_SCHEDULE_GROUP == "msgworker-resume"
 
     assert emulator.poll() is None, "a paused mapping does not poll"
     emulator.run(lambda: len(emulator.polls) == 2, timeout=15)
@@ -174,6 +185,19 @@ def test_without_the_scheduler_role_nothing_is_paused_and_it_says_why(
     errors = [line for line in log_lines(capsys.readouterr().out) if line.get("level") == "ERROR"]
     assert len(errors) == 1
     assert SCHEDULER_ROLE_ENV in errors[0]["message"]
+
+
+def test_the_schedule_goes_in_the_group_the_environment_names(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    group = queue_name("orders-resume")
+    aws.client("scheduler").create_schedule_group(Name=group)
+    monkeypatch.setenv(SCHEDULE_GROUP_ENV, group)
+    _, emulator = setup(aws, open_circuit_handler(reopens_in=60))
+    emulator.poll()
+
+    assert not emulator.enabled
+    listed = aws.client("scheduler").list_schedules(GroupName=group)["Schedules"]
+    assert [item["Name"] for item in listed] == [resume_schedule_name(emulator.uuid)]
+    assert listed[0]["Arn"].endswith(f":schedule/{group}/{resume_schedule_name(emulator.uuid)}")
 
 
 def test_a_circuit_without_pause_source_only_sets_visibility(aws: LocalAws) -> None:

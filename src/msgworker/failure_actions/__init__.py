@@ -46,7 +46,7 @@ from ._dead_letter import (
     DeadLetterAction,
     dead_letter_option,
 )
-from ._pause_source import SCHEDULER_ROLE_ENV, PauseSourceAction
+from ._pause_source import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, PauseSourceAction
 from ._redelivery import MAX_VISIBILITY_TIMEOUT, Redelivery, RedeliveryBackoff, VisibilityAction, redelivery_policy
 
 
@@ -134,6 +134,7 @@ __all__ = [
     "MESSAGE_ID_ATTRIBUTE",
     "RECEIVE_COUNT_ATTRIBUTE",
     "SCHEDULER_ROLE_ENV",
+    "SCHEDULE_GROUP_ENV",
     "SOURCE_ARN_ATTRIBUTE",
     "DeadLetter",
     "FailureAction",

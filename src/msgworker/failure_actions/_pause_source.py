@@ -17,7 +17,9 @@ Needs ``MSGWORKER_SCHEDULER_ROLE_ARN``: a role EventBridge Scheduler assumes, al
 ``lambda:UpdateEventSourceMapping`` on the mappings. The function's own role needs
 ``lambda:ListEventSourceMappings``, ``lambda:UpdateEventSourceMapping``,
 ``scheduler:CreateSchedule``, ``scheduler:UpdateSchedule`` and ``iam:PassRole`` on that role
-(``template.yaml`` shows the wiring).
+(``template.yaml`` shows the wiring). The schedules go in the schedule group named by
+``MSGWORKER_SCHEDULE_GROUP`` (default ``msgworker-resume``, the group template.yaml creates
+for its default ``NamePrefix``), so that the role's trust policy can admit only that group.
 
 Example:
     >>> resume_schedule_name("14e0db71-5d35-4eb5-b481-8945cf9d10c2")
@@ -39,6 +41,9 @@ from ..errors import CircuitOpenError
 from ._aws import AwsAccess, Failures, error_code, sqs_failures
 
 SCHEDULER_ROLE_ENV = "MSGWORKER_SCHEDULER_ROLE_ARN"
+SCHEDULE_GROUP_ENV = "MSGWORKER_SCHEDULE_GROUP"
+DEFAULT_SCHEDULE_GROUP = "msgworker-resume"
+"""The schedule group of the resume schedules when ``MSGWORKER_SCHEDULE_GROUP`` is not set."""
 RESUME_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:lambda:updateEventSourceMapping"
 """EventBridge Scheduler's universal target for Lambda's UpdateEventSourceMapping."""
 SCHEDULE_PREFIX = "msgworker-resume-"
@@ -188,6 +193,8 @@ class PauseSourceAction:
         scheduler = self.access.client("scheduler")
         request: dict[str, Any] = {
             "Name": resume_schedule_name(mapping),
+            # A group of their own: the resume role trusts Scheduler only for this group.
+            "GroupName": os.environ.get(SCHEDULE_GROUP_ENV) or DEFAULT_SCHEDULE_GROUP,
             "Description": f"msgworker: resume event source mapping {mapping} when circuit {pause.circuit} may close",
             "ScheduleExpression": schedule_expression(until),
             "ScheduleExpressionTimezone": "UTC",
@@ -232,8 +239,10 @@ def _functions_of(context: Any) -> tuple[str, ...]:
 
 
 __all__ = [
+    "DEFAULT_SCHEDULE_GROUP",
     "RESUME_TARGET_ARN",
     "SCHEDULER_ROLE_ENV",
+    "SCHEDULE_GROUP_ENV",
     "PauseSourceAction",
     "resume_schedule_name",
     "schedule_expression",
