@@ -29,6 +29,9 @@ class Clock:
         self._offset = 0.0
         self._changed = threading.Condition()
         self._sleepers: dict[int, float] = {}
+        self.generation = 0
+        """Counts :meth:`wake` and :meth:`advance_to` calls: a sleeper that read it before
+        looking for work sleeps only if nothing happened since (no lost wake-ups)."""
 
     def now(self) -> float:
         return time.time() + self._offset
@@ -42,22 +45,26 @@ class Clock:
         """Jump forward to ``moment`` (never back), waking every sleeper whose deadline came."""
         with self._changed:
             self._offset += max(0.0, moment - self.now())
+            self.generation += 1
             self._changed.notify_all()
 
     def wake(self) -> None:
         """Wake every sleeper now (something they wait for may have happened)."""
         with self._changed:
+            self.generation += 1
             self._changed.notify_all()
 
-    def sleep_until(self, deadline: float, *, real_cap: float = 1.0) -> None:
+    def sleep_until(self, deadline: float, *, real_cap: float = 1.0, since: int | None = None) -> None:
         """Sleep until ``deadline`` on this clock, or at most ``real_cap`` wall seconds, or
-        until :meth:`wake`. Callers loop and recheck what they wait for."""
+        until :meth:`wake` (or already, if ``since`` is not the current :attr:`generation`).
+        Callers loop and recheck what they wait for."""
         key = threading.get_ident()
         with self._changed:
             remaining = deadline - self.now()
-            if remaining <= 0:
+            if remaining <= 0 or (since is not None and since != self.generation):
                 return
-            self._sleepers[key] = deadline
+            if deadline != float("inf"):
+                self._sleepers[key] = deadline
             try:
                 self._changed.wait(min(remaining, real_cap))
             finally:

@@ -23,9 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._clock import Clock
 from ._decisions import transform_input
 from ._model import Queue, Rule, Subscription
 from ._shapes import eventbridge_event, raw_delivery_attributes, sns_envelope, sns_lambda_event
+from ._sqs import FIRST_WAIT, LONGEST_WAIT
 
 log = logging.getLogger("msgworker.local")
 
@@ -43,6 +45,7 @@ class Tap:
     """The topic's or bus's logical id."""
     url: str
     sqs: Any
+    clock: Clock
     deliver: Callable[[Mapping[str, Any]], None]
     routed: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -59,14 +62,21 @@ class Tap:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        wait = FIRST_WAIT
         while not self._stop.is_set():
+            generation = self.clock.generation
             try:
-                answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
             except Exception:
                 if self._stop.is_set():
                     return
                 raise
-            for message in answer.get("Messages", []):
+            if not messages:
+                self.clock.sleep_until(float("inf"), real_cap=wait, since=generation)
+                wait = FIRST_WAIT if self.clock.generation != generation else min(2 * wait, LONGEST_WAIT)
+                continue
+            wait = FIRST_WAIT
+            for message in messages:
                 try:
                     self.deliver(json.loads(message["Body"]))
                 except Exception as error:  # keep routing the rest; this one comes back

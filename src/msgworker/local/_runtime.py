@@ -159,7 +159,7 @@ class LocalRuntime:
         )
         for (kind, source), url in created.taps.items():
             deliver = router.notification(source) if kind == "topic" else router.event(source)
-            self.taps.append(Tap(kind, source, url, aws.client("sqs"), deliver))
+            self.taps.append(Tap(kind, source, url, aws.client("sqs"), self.clock, deliver))
         for function in self.functions.values():
             function.handler()  # import errors show now, not at the first message
         for part in [self.invoker, *self.pollers, *self.stream_pollers, *self.taps]:
@@ -266,22 +266,23 @@ class LocalRuntime:
                 self._jump_if_waiting(counts)
             if time.monotonic() > give_up:
                 raise TimeoutError(f"the local stack did not settle within {timeout} s:\n{self.status().table()}")
-            time.sleep(0.005)
+            time.sleep(0.01)
 
     def _jump_if_waiting(self, counts: Mapping[str, tuple[int, int, int]]) -> None:
         """Move the clock to the next deadline when nothing can happen before it."""
         if any(f.stats.running for f in self.functions.values()) or self.invoker.due_now():
             return
-        if any(visible for visible, _, _ in counts.values()):
-            return
+        generation = self.clock.generation
+        for poller in self.pollers:
+            if counts.get(poller.mapping.queue, (0, 0, 0))[0] and poller.starved_at != generation:
+                return  # something is there to receive (not held back by a blocked FIFO group)
         deadlines = [self.clock.next_deadline(), *(poller.next_return() for poller in self.pollers)]
         upcoming = [moment for moment in deadlines if moment is not None]
         if not upcoming:
             return
+        # The pollers release what came due themselves, before their next receive: a release
+        # from here could land just after a poller began a long poll, which it would not end.
         self.clock.advance_to(min(upcoming))
-        for poller in self.pollers:
-            poller.release_due()
-        self.clock.wake()
 
 
 def _shared(environments: list[dict[str, str]]) -> dict[str, str]:

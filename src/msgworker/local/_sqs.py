@@ -26,8 +26,12 @@ from ._functions import LocalFunction
 from ._model import Queue, SqsMapping
 from ._shapes import sqs_record
 
-IDLE = 0.1
-"""Wall seconds between receives while waiting with something in flight."""
+FIRST_WAIT, LONGEST_WAIT = 0.01, 0.5
+"""Wall seconds between empty receives: doubling from the first to the longest. The
+runtime's own sends (``send``, routing, destinations) wake the pollers at once; a message
+sent from elsewhere is seen within the longest wait. Receives are short polls: moto's long
+poll holds a request thread (and, under the test suite's one-request-at-a-time lock, the
+whole endpoint), and a FIFO long poll spins while its groups are blocked."""
 DEFAULT_CONCURRENCY = 5
 """Concurrent batches of a mapping without ScalingConfig (Lambda starts with five pollers)."""
 
@@ -52,6 +56,10 @@ class SqsPoller:
 
     def __post_init__(self) -> None:
         self.concurrency = self.mapping.max_concurrency or DEFAULT_CONCURRENCY
+        self._wait = FIRST_WAIT
+        self.starved_at = -1
+        """The clock generation in which a receive last came back empty: messages visible
+        since then are not deliverable (their FIFO group is blocked)."""
         self._slots = threading.Semaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"local-{self.mapping.name}")
         self._thread = threading.Thread(target=self._run, name=f"local-{self.mapping.name}", daemon=True)
@@ -109,14 +117,13 @@ class SqsPoller:
         batch: list[tuple[dict[str, Any], float]] = []
         opened = 0.0
         while not self._stop.is_set():
-            idle = not batch and not self.returning and self.batches == 0
-            wait = 1 if idle and not self.queue.fifo else 0  # moto's FIFO long poll spins on blocked groups
+            generation = self.clock.generation
+            self.release_due()
             want = min(10, self.mapping.batch_size - len(batch))
             try:
                 answer = self.sqs.receive_message(
                     QueueUrl=self.url,
                     MaxNumberOfMessages=want,
-                    WaitTimeSeconds=wait,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 )
@@ -127,6 +134,7 @@ class SqsPoller:
             now = self.clock.now()
             messages = answer.get("Messages", [])
             if messages:
+                self._wait = FIRST_WAIT
                 with self._lock:
                     if not batch:
                         opened = now
@@ -137,10 +145,10 @@ class SqsPoller:
             if batch and (len(batch) >= self.mapping.batch_size or now >= opened + self.mapping.window):
                 return batch
             if not messages:
-                if not batch and wait:
-                    return []
+                self.starved_at = generation
                 deadline = opened + self.mapping.window if batch else (self.next_return() or math.inf)
-                self.clock.sleep_until(deadline, real_cap=IDLE)
+                self.clock.sleep_until(deadline, real_cap=self._wait, since=generation)
+                self._wait = FIRST_WAIT if self.clock.generation != generation else min(2 * self._wait, LONGEST_WAIT)
                 if not batch:
                     return []
         return batch

@@ -85,6 +85,7 @@ class LocalStack:
         if subject is not None:
             extra["Subject"] = subject
         answer = self.runtime.aws_client("sns").publish(TopicArn=arns[topic_id], Message=to_text(message), **extra)
+        self.runtime.clock.wake()
         return str(answer["MessageId"])
 
     def put_event(self, bus_id: str, *, source: str, detail_type: str, detail: Any) -> str:
@@ -94,6 +95,7 @@ class LocalStack:
             raise KeyError(f"no event bus {bus_id!r} in the template (buses: {', '.join(buses) or 'none'})")
         entry = {"Source": source, "DetailType": detail_type, "Detail": to_text(detail), "EventBusName": buses[bus_id]}
         answer = self.runtime.aws_client("events").put_events(Entries=[entry])
+        self.runtime.clock.wake()
         result = answer["Entries"][0]
         if "EventId" not in result:
             raise ValueError(f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")

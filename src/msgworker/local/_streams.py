@@ -28,6 +28,7 @@ from ._model import StreamMapping
 
 log = logging.getLogger("msgworker.local")
 IDLE = 0.1
+"""Wall seconds between reads of a shard that had nothing new."""
 
 
 @dataclass
