@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cli.run import import_handler
-from ..testing import LambdaContext
+from ..testing._context import LambdaContext
 from ._environ import function_environment
 from ._model import Function
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..testing import DEFAULT_ACCOUNT
+from ..testing._common import DEFAULT_ACCOUNT
 from ._model import Topology
 
 TAP_PREFIX = "msgworker-local-tap-"

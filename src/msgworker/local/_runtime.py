@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _aws_clients
-from ..testing import LocalAws, local_aws
+from ..testing._local_aws import LocalAws, local_aws
 from ._clock import Clock
 from ._environ import layered
 from ._fanout import Router, Tap
