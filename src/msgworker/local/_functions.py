@@ -12,6 +12,8 @@ Each invocation is recorded (event, response or error) and logged as one line th
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import threading
 import time
@@ -70,6 +72,8 @@ class LocalFunction:
     on_change: Callable[[], None] = lambda: None
     _handler: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _container: Any = field(default_factory=contextlib.nullcontext)
+    """Held around an invocation when the function cannot take two at once (see below)."""
 
     @property
     def arn(self) -> str:
@@ -90,6 +94,8 @@ class LocalFunction:
                 module, _, attribute = self.model.spec.handler.rpartition(".")
                 with function_environment(self.environment()):
                     self._handler = import_handler(module, attribute, [self.model.spec.code_dir])
+                if _keeps_an_event_loop(self._handler):
+                    self._container = threading.Lock()
             return self._handler
 
     def invoke(self, event: Any, source: str, *, records: int = 1, attempt: int = 1) -> Invocation | None:
@@ -116,7 +122,7 @@ class LocalFunction:
         self.on_change()
         begun = time.monotonic()
         try:
-            with function_environment(self.environment()):
+            with self._container, function_environment(self.environment()):
                 invocation.response = handler(event, context)
         except Exception as error:  # Lambda: a function error, reported to whoever invoked it
             invocation.error = error
@@ -131,6 +137,15 @@ class LocalFunction:
         _log(invocation, records)
         self.on_change()
         return invocation
+
+
+def _keeps_an_event_loop(handler: Any) -> bool:
+    """Lambda runs one invocation per container at a time; here a function's invocations
+    share one module. Plain functions take concurrent calls, but an ``async def`` record
+    function under ``worker`` runs on the one event loop msgworker keeps per container, so
+    its invocations are taken one at a time (they still queue up to the mapping's limits)."""
+    record_function = getattr(handler, "record_function", handler)
+    return inspect.iscoroutinefunction(record_function) or inspect.iscoroutinefunction(handler)
 
 
 def _log(invocation: Invocation, records: int) -> None:
