@@ -96,13 +96,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns
+## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns, the local runtime
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/idempotency.py
 	$(BIN)/python bench/resilience.py
 	$(BIN)/python bench/patterns.py
 	$(BIN)/python bench/cold_stack.py
+	$(BIN)/python bench/local_runtime.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

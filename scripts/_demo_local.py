@@ -62,8 +62,12 @@ def main(template: Path) -> int:
             stack,
             "SNS: one topic, two subscriptions, disjoint filter policies on event_type",
             lambda: (
-                stack.publish("NotificationsTopic", notification, attributes={"event_type": "order.shipped"}, subject="Shipped"),
-                stack.publish("NotificationsTopic", {**notification, "text": "welcome"}, attributes={"event_type": "user.welcome"}),
+                stack.publish(
+                    "NotificationsTopic", notification, attributes={"event_type": "order.shipped"}, subject="Shipped"
+                ),
+                stack.publish(
+                    "NotificationsTopic", {**notification, "text": "welcome"}, attributes={"event_type": "user.welcome"}
+                ),
             ),
         )
         order = {"order_id": "o-100", "customer_id": "c-1", "currency": "EUR"}
@@ -71,21 +75,30 @@ def main(template: Path) -> int:
             stack,
             "EventBridge: OrderPlaced of 1500 matches the queue rule (>= 1000); 7000 also the direct rule (>= 5000)",
             lambda: (
-                stack.put_event("OrdersBus", source="com.example.orders", detail_type="OrderPlaced", detail={**order, "total": 1500}),
                 stack.put_event(
-                    "OrdersBus", source="com.example.orders", detail_type="OrderPlaced", detail={**order, "order_id": "o-101", "total": 7000}
+                    "OrdersBus", source="com.example.orders", detail_type="OrderPlaced", detail={**order, "total": 1500}
                 ),
-                stack.put_event("OrdersBus", source="com.example.orders", detail_type="OrderPlaced", detail={**order, "total": 10}),
+                stack.put_event(
+                    "OrdersBus",
+                    source="com.example.orders",
+                    detail_type="OrderPlaced",
+                    detail={**order, "order_id": "o-101", "total": 7000},
+                ),
+                stack.put_event(
+                    "OrdersBus", source="com.example.orders", detail_type="OrderPlaced", detail={**order, "total": 10}
+                ),
             ),
         )
         poison = {"order_id": "o-200", "customer_id": "c-2", "total": 20, "currency": "CHF"}
         _step(
             stack,
-            "a poison message: CHF is not supported yet; it fails MaxReceiveCount (2) times, then SQS moves it to the DLQ",
+            "a poison message: CHF is not supported yet; it fails MaxReceiveCount (2) times, then SQS moves it"
+            " to the DLQ",
             lambda: stack.send("OrdersQueue", poison),
         )
         letters = stack.dead_letters("OrdersQueue")
-        print(f"    OrdersDeadLetterQueue holds {len(letters)}: {[json.loads(letter.body)['order_id'] for letter in letters]}")
+        held = [json.loads(letter.body)["order_id"] for letter in letters]
+        print(f"    OrdersDeadLetterQueue holds {len(letters)}: {held}")
         orders = sys.modules["orders"]  # the handler module, imported by the runtime from handlers/
         orders.SUPPORTED_CURRENCIES = orders.SUPPORTED_CURRENCIES | {"CHF"}  # type: ignore[attr-defined]
         _step(

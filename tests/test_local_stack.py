@@ -77,7 +77,7 @@ def test_records_no_filter_matches_are_deleted_without_an_invocation(stack: Loca
     ids = {r["messageId"] for i in stack.invocations("PartialFunction") for r in i.event["Records"]}
     assert other not in ids
     assert other not in {letter.message_id for letter in stack.dead_letters("JobsQueue")}
-    assert [q for q in stack.status().queues if q.queue == "JobsQueue"][0].in_flight == 0
+    assert next(q for q in stack.status().queues if q.queue == "JobsQueue").in_flight == 0
 
 
 def test_without_report_batch_item_failures_one_failure_fails_the_whole_batch(stack: LocalStack) -> None:
@@ -132,7 +132,9 @@ def test_maximum_concurrency_caps_the_batches_running_at_once(stack: LocalStack)
 def test_sends_take_plain_attribute_values_and_fifo_needs_a_group(stack: LocalStack) -> None:
     message = stack.send("JobsQueue", {"kind": "job"}, attributes={"s": "x", "n": 2, "b": b"\x00", "l": ["a"]})
     stack.drain(timeout=30)
-    [record] = [r for i in stack.invocations("PartialFunction") for r in i.event["Records"] if r["messageId"] == message]
+    [record] = [
+        r for i in stack.invocations("PartialFunction") for r in i.event["Records"] if r["messageId"] == message
+    ]
     types = {name: value["dataType"] for name, value in record["messageAttributes"].items()}
     assert types == {"s": "String", "n": "Number", "b": "Binary", "l": "String.Array"}
     with pytest.raises(ValueError, match="FIFO queue: pass group_id"):
@@ -159,7 +161,11 @@ def test_sns_delivers_by_filter_policy_enveloped_raw_and_to_functions(stack: Loc
 
     [enveloped] = queue_messages(stack, "SubscriberQueue")
     envelope = json.loads(enveloped["Body"])
-    assert (envelope["Type"], envelope["Subject"], json.loads(envelope["Message"])) == ("Notification", "big", {"amount": 150})
+    assert (envelope["Type"], envelope["Subject"], json.loads(envelope["Message"])) == (
+        "Notification",
+        "big",
+        {"amount": 150},
+    )
     [raw] = queue_messages(stack, "RawSubscriberQueue")
     assert json.loads(raw["Body"]) == {"amount": 50}
     assert raw["MessageAttributes"]["size"] == {"DataType": "Number", "StringValue": "3"}

@@ -23,9 +23,7 @@ def add_local_command(commands: Any) -> None:
         "functions in this process. Prints the endpoint and a live view; Ctrl-C stops it.",
     )
     local.add_argument("-t", "--template", default="template.yaml", help="SAM template (default template.yaml)")
-    local.add_argument(
-        "--parameter-overrides", default="", help="template parameter values: 'Key=Value Key2=Value2'"
-    )
+    local.add_argument("--parameter-overrides", default="", help="template parameter values: 'Key=Value Key2=Value2'")
     local.add_argument("--no-view", action="store_true", help="no live view: log lines only")
     local.set_defaults(handle=run_local)
 

@@ -58,7 +58,7 @@ def layered() -> Iterator[None]:
     global _installed
     with _lock:
         if _installed == 0:
-            os.environ = LayeredEnviron(os.environ)  # type: ignore[assignment]
+            os.environ = LayeredEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - replaced, not cleared
         _installed += 1
     try:
         yield
@@ -66,7 +66,7 @@ def layered() -> Iterator[None]:
         with _lock:
             _installed -= 1
             if _installed == 0 and isinstance(os.environ, LayeredEnviron):
-                os.environ = os.environ.base  # type: ignore[assignment]
+                os.environ = os.environ.base  # type: ignore[assignment]  # noqa: B003 - the original back
 
 
 @contextmanager

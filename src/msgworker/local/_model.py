@@ -303,8 +303,9 @@ def _cloudformation_resource(topology: Topology, logical_id: str, resource: Any,
         bus = _target(raw.get("EventBusName")) or "default"
         topology.rules.append(Rule(logical_id, bus, EventPattern(properties["EventPattern"]), tuple(targets)))
     elif kind == "AWS::Lambda::EventInvokeConfig":
-        function = _target(raw.get("FunctionName"))
-        if function in topology.functions:
+        function_id = _target(raw.get("FunctionName"))
+        if function_id is not None and function_id in topology.functions:
+            function = function_id
             current = topology.functions[function]
             destinations = raw.get("DestinationConfig") or {}
             config = AsyncConfig(

@@ -162,7 +162,13 @@ class LocalRuntime:
             self.taps.append(Tap(kind, source, url, aws.client("sqs"), self.clock, deliver))
         for function in self.functions.values():
             function.handler()  # import errors show now, not at the first message
-        for part in [self.invoker, *self.pollers, *self.stream_pollers, *self.taps]:
+        parts: list[SqsPoller | StreamPoller | Tap | AsyncInvoker] = [
+            self.invoker,
+            *self.pollers,
+            *self.stream_pollers,
+            *self.taps,
+        ]
+        for part in parts:
             part.start()
             self._exit.callback(part.stop)
         self._exit.callback(_aws_clients.reset)

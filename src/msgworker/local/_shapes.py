@@ -39,7 +39,8 @@ def to_message_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dic
 def plain_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     """Received message attributes as plain values: the inverse of :func:`to_message_attributes`.
 
-    >>> plain_attributes({"n": {"DataType": "Number", "StringValue": "2.5"}, "s": {"DataType": "String", "StringValue": "x"}})
+    >>> plain_attributes({"n": {"DataType": "Number", "StringValue": "2.5"},
+    ...                   "s": {"DataType": "String", "StringValue": "x"}})
     {'n': 2.5, 's': 'x'}
     """
     values: dict[str, Any] = {}

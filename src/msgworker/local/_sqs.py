@@ -14,6 +14,7 @@ it makes them visible at once, as the passing time would have.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -87,10 +88,9 @@ class SqsPoller:
             for key, _ in due:
                 del self.returning[key]
         for _, handle in due:
-            try:
+            # Already visible, received again or moved: the clock caught up anyway.
+            with contextlib.suppress(Exception):
                 self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=handle, VisibilityTimeout=0)
-            except Exception:  # already visible, received again or moved: the clock caught up anyway
-                pass
 
     def next_return(self) -> float | None:
         with self._lock:

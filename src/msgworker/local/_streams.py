@@ -183,7 +183,7 @@ class StreamPoller:
                 "awsRegion": self.region,
                 "eventSourceARN": self.stream_arn,
             }
-        record = json.loads(json.dumps(dict(raw), default=_jsonable))
+        record: dict[str, Any] = json.loads(json.dumps(dict(raw), default=_jsonable))
         record["eventSourceARN"] = self.stream_arn
         return record
 

@@ -13,7 +13,8 @@ def render(status: Status, endpoint_url: str) -> Any:
 
     Example:
         >>> from msgworker.local import FunctionStatus, QueueStatus
-        >>> status = Status((QueueStatus("OrdersQueue", 2, 1, 0, 0),), (FunctionStatus("OrdersFunction", 3, 1, 0, 0),), 0, ())
+        >>> queues = (QueueStatus("OrdersQueue", 2, 1, 0, 0),)
+        >>> status = Status(queues, (FunctionStatus("OrdersFunction", 3, 1, 0, 0),), 0, ())
         >>> type(render(status, "http://127.0.0.1:5000")).__name__
         'Group'
     """

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..local import local_stack
 else:
 
-    def local_stack(template, parameter_overrides=None):  # noqa: D103 - documented in msgworker.local
+    def local_stack(template, parameter_overrides=None):
         from ..local import local_stack as start
 
         return start(template, parameter_overrides)
