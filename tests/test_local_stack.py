@@ -255,3 +255,23 @@ def test_a_dynamodb_stream_delivers_changes_in_order(stack: LocalStack) -> None:
     assert batches == [["a", "b", "c"]]  # MaximumRetryAttempts 0: b and what follows it are given up
     [failure] = failures_for(stack, "DDBStreamBatchInfo", "")
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+# -- functions ------------------------------------------------------------------------
+
+
+def test_functions_run_with_their_own_environment_context_and_the_local_endpoint(stack: LocalStack) -> None:
+    stack.put_event("Bus", source="tests", detail_type="Environment", detail={})
+    stack.drain(timeout=30)
+    [invocation] = stack.invocations("EnvironmentFunction")
+    seen = invocation.response
+    assert (seen["own"], seen["shared"], seen["endpoint"]) == (
+        "environment",
+        "everyone",
+        stack.environment["AWS_ENDPOINT_URL"],
+    )
+    assert (seen["function_name"], seen["memory"]) == ("EnvironmentFunction", 512)
+    assert 0 < seen["remaining_ms"] <= 7000
+    import os
+
+    assert os.environ.get("OWN_SETTING") is None  # only while that function runs

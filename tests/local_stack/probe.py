@@ -64,3 +64,17 @@ def ordered(payload: dict[str, Any]) -> None:
     """msgworker's FIFO handling: a failure stops the rest of its group."""
     if payload.get("fail"):
         raise ValueError("asked to fail")
+
+
+def environment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answers with what the function sees of its environment and context."""
+    import os
+
+    return {
+        "own": os.environ.get("OWN_SETTING"),
+        "shared": os.environ.get("SHARED_SETTING"),
+        "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+        "function_name": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }
