@@ -203,6 +203,15 @@ def test_an_on_failure_destination_receives_the_invocation_record(stack: LocalSt
     assert record["responsePayload"]["errorType"] == "ValueError"
 
 
+def test_an_event_older_than_maximum_event_age_is_not_retried_again(stack: LocalStack) -> None:
+    stack.put_event("Bus", source="tests", detail_type="Aged", detail={"fail": True})
+    stack.drain(timeout=30)
+    # Retries come after 60 s, then 120 s: the second retry would be past the 90 s age limit.
+    assert [i.attempt for i in of(stack, "AgedFunction", "Routed")] == [1, 2]
+    [record] = [d.json() for d in stack.dead_letters("AgedFunction") if "requestPayload" in d.json()]
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+
+
 # -- streams --------------------------------------------------------------------------
 
 
@@ -221,8 +230,10 @@ def kinesis_batches(stack: LocalStack, function: str, source: str) -> list[list[
     ]
 
 
-def failures_for(stack: LocalStack, key: str, stream_name: str) -> list[dict[str, Any]]:
-    letters = [letter.json() for letter in stack.dead_letters("StreamFailureQueue")]
+def failures_for(
+    stack: LocalStack, key: str, stream_name: str, queue: str = "StreamFailureQueue"
+) -> list[dict[str, Any]]:
+    letters = [letter.json() for letter in stack.dead_letters(queue)]
     return [letter for letter in letters if key in letter and letter[key]["streamArn"].endswith(stream_name)]
 
 
@@ -275,3 +286,12 @@ def test_functions_run_with_their_own_environment_context_and_the_local_endpoint
     import os
 
     assert os.environ.get("OWN_SETTING") is None  # only while that function runs
+
+
+def test_a_stream_gives_a_failing_batch_up_once_its_records_are_older_than_the_maximum_age(stack: LocalStack) -> None:
+    put(stack, "AgedStream", [{"n": 1, "fail": True}])
+    stack.drain(timeout=30)
+    tries = of(stack, "AgedFunction", "Old")
+    assert len(tries) > 1 and all(i.failed for i in tries)  # MaximumRetryAttempts -1: retried until too old
+    [failure] = failures_for(stack, "KinesisBatchInfo", "/AgedStream", queue="AgedFunction")
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"

@@ -29,6 +29,18 @@ from ._model import StreamMapping
 log = logging.getLogger("msgworker.local")
 IDLE = 0.1
 """Wall seconds between reads of a shard that had nothing new."""
+RETRY_CAP = 0.05
+"""Wall seconds a retry waits at most: locally a retry comes quickly, on the clock it is later."""
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds (on the runtime's clock) before retry ``attempts`` of a failing batch: 1 s,
+    doubling, at most 60 s. Lambda documents that it retries, not how far apart.
+
+    >>> [retry_delay(n) for n in (1, 2, 3, 10)]
+    [1.0, 2.0, 4.0, 60.0]
+    """
+    return float(min(60, 2 ** (attempts - 1)))
 
 
 @dataclass
@@ -44,6 +56,7 @@ class StreamPoller:
     empty_reads: int = 0
     given_up: int = 0
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    _arrived: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -110,11 +123,19 @@ class StreamPoller:
             finally:
                 with self._lock:
                     self._busy = False
+            if attempts:
+                # A retry of the same records: wait first, on the runtime's clock, so that
+                # MaximumRecordAgeInSeconds can pass (drain() passes it at once).
+                self.clock.sleep_until(self.clock.now() + retry_delay(attempts), real_cap=RETRY_CAP)
 
     def _read(self, want: int) -> list[dict[str, Any]]:
         answer = self.client.get_records(ShardIterator=self._iterator, Limit=max(1, min(want, 1000)))
         self._iterator = answer.get("NextShardIterator") or self._iterator
-        return [self._record(raw) for raw in answer.get("Records", [])]
+        records = [self._record(raw) for raw in answer.get("Records", [])]
+        for record in records:
+            # Arrival times are the wall clock's; ages are measured on the runtime's clock.
+            self._arrived[_sequence(record)] = _arrival(record) + self.clock.offset
+        return records
 
     def _invoke(self, size: int, attempts: int) -> tuple[int | None, int]:
         batch = self._pending[:size]
@@ -132,7 +153,8 @@ class StreamPoller:
         if invocation is None:  # throttled: the same batch again
             return size, attempts
         failed_at = first_failed(invocation.response, invocation.error, numbers, self.mapping.report_failures)
-        expired = 0 <= self.mapping.max_record_age < self.clock.now() - _arrival(batch[0])
+        oldest = self._arrived.get(numbers[0], _arrival(batch[0]))
+        expired = 0 <= self.mapping.max_record_age < self.clock.now() - oldest
         step = stream_step(
             len(batch),
             failed_at,
@@ -145,6 +167,8 @@ class StreamPoller:
         given_up = batch[step.done : step.done + step.give_up]
         with self._lock:
             self._pending = self._pending[step.done + step.give_up :]
+        for number in numbers[: step.done + step.give_up]:
+            self._arrived.pop(number, None)
         if given_up:
             self.given_up += len(given_up)
             log.info(
