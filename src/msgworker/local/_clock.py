@@ -74,3 +74,37 @@ class Clock:
         """The earliest deadline a sleeper waits for, if any."""
         with self._changed:
             return min(self._sleepers.values(), default=None)
+
+
+class Loop:
+    """A daemon thread running ``_run`` until :meth:`stop`: what every poller, router and
+    the invoker share. Subclasses call :meth:`_start_loop` from ``__post_init__``."""
+
+    clock: Clock
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def _start_loop(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.clock.wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._stopped()
+
+    def _stopped(self) -> None:
+        """What to close once the thread is gone."""

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._clock import Clock
+from ._clock import Clock, Loop
 from ._decisions import transform_input
 from ._model import Queue, Rule, Subscription
 from ._shapes import eventbridge_event, raw_delivery_attributes, sns_envelope, sns_lambda_event
@@ -36,7 +35,7 @@ AsyncInvoke = Callable[[str, Any, str], None]
 
 
 @dataclass
-class Tap:
+class Tap(Loop):
     """A runtime-owned queue that receives everything published to one topic or bus."""
 
     kind: str
@@ -48,18 +47,9 @@ class Tap:
     clock: Clock
     deliver: Callable[[Mapping[str, Any]], None]
     routed: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"local-tap-{self.source}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._start_loop(f"local-tap-{self.source}")
 
     def _run(self) -> None:
         wait = FIRST_WAIT

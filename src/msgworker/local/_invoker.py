@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..testing._common import iso_ms
-from ._clock import Clock
+from ._clock import Clock, Loop
 from ._decisions import async_next
 from ._functions import Invocation, LocalFunction
 
@@ -48,7 +48,7 @@ class _Pending:
 
 
 @dataclass
-class AsyncInvoker:
+class AsyncInvoker(Loop):
     functions: Mapping[str, LocalFunction]
     clock: Clock
     send: Send
@@ -56,22 +56,14 @@ class AsyncInvoker:
     _queue: list[_Pending] = field(default_factory=list)
     _running: int = 0
     _order: itertools.count[int] = field(default_factory=itertools.count)
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="local-async")
         self._slots = threading.Semaphore(self.workers)
-        self._thread = threading.Thread(target=self._run, name="local-async", daemon=True)
+        self._start_loop("local-async")
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.clock.wake()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    def _stopped(self) -> None:
         self._pool.shutdown(wait=True)
 
     def submit(self, function: str, event: Any, source: str) -> None:

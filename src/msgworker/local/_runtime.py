@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from .. import _aws_clients
 from ..testing._local_aws import LocalAws, local_aws
@@ -111,7 +112,7 @@ class LocalRuntime:
         # What every function shares (the template's Globals) is set for the whole process, so
         # that code msgworker runs outside the invoking thread's context sees it too.
         shared = _shared([function.environment() for function in self.functions.values()])
-        self._exit.enter_context(_environment({**shared, **aws.environment}))
+        self._exit.enter_context(mock.patch.dict(os.environ, {**shared, **aws.environment}))
         self._exit.enter_context(layered())
         self.created = created = create(self.topology, aws.client)
         self.sqs = aws.client("sqs")
@@ -296,20 +297,6 @@ def _shared(environments: list[dict[str, str]]) -> dict[str, str]:
         return {}
     common = set(environments[0].items()).intersection(*(set(e.items()) for e in environments[1:]))
     return dict(common)
-
-
-@contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

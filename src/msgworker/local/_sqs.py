@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._clock import Clock
+from ._clock import Clock, Loop
 from ._decisions import matches_filters, sqs_failed_ids
 from ._functions import LocalFunction
 from ._model import Queue, SqsMapping
@@ -38,7 +38,7 @@ DEFAULT_CONCURRENCY = 5
 
 
 @dataclass
-class SqsPoller:
+class SqsPoller(Loop):
     mapping: SqsMapping
     queue: Queue
     url: str
@@ -52,7 +52,6 @@ class SqsPoller:
     batches: int = 0
     """Batches received and not yet finished (open window included)."""
     filtered: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -63,21 +62,17 @@ class SqsPoller:
         since then are not deliverable (their FIFO group is blocked)."""
         self._slots = threading.Semaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"local-{self.mapping.name}")
-        self._thread = threading.Thread(target=self._run, name=f"local-{self.mapping.name}", daemon=True)
+        self._start_loop(f"local-{self.mapping.name}")
 
     @property
     def name(self) -> str:
         return self.mapping.name
 
-    def start(self) -> None:
-        if self.mapping.enabled:
-            self._thread.start()
+    @property
+    def enabled(self) -> bool:
+        return self.mapping.enabled
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.clock.wake()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    def _stopped(self) -> None:
         self._pool.shutdown(wait=True)
 
     def release_due(self) -> None:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..testing._common import iso_ms
-from ._clock import Clock
+from ._clock import Clock, Loop
 from ._decisions import first_failed, matches_filters, stream_step
 from ._functions import LocalFunction
 from ._model import StreamMapping
@@ -44,7 +44,7 @@ def retry_delay(attempts: int) -> float:
 
 
 @dataclass
-class StreamPoller:
+class StreamPoller(Loop):
     mapping: StreamMapping
     function: LocalFunction
     client: Any
@@ -57,7 +57,6 @@ class StreamPoller:
     given_up: int = 0
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _arrived: dict[str, float] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -71,24 +70,16 @@ class StreamPoller:
             ShardId=self.shard_id, ShardIteratorType=self.mapping.starting_position, **where
         )
         self._iterator = answer["ShardIterator"]
-        self._thread = threading.Thread(
-            target=self._run, name=f"local-{self.mapping.name}-{self.shard_id}", daemon=True
-        )
+        self._start_loop(f"local-{self.mapping.name}-{self.shard_id}")
         self._busy = False
 
     @property
     def name(self) -> str:
         return f"{self.mapping.name} ({self.shard_id})"
 
-    def start(self) -> None:
-        if self.mapping.enabled:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.clock.wake()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    @property
+    def enabled(self) -> bool:
+        return self.mapping.enabled
 
     def idle_since(self, mark: int) -> bool:
         """Nothing pending, and a read that found nothing finished after ``mark`` empty reads."""
