@@ -10,8 +10,9 @@ redrive to the dead-letter queue after ``maxReceiveCount`` receives are moto's o
   function's name, then delete the messages that did not fail (``batchItemFailures``). A
   handler that raises, or answers something Lambda cannot read as a batch response, fails
   the whole batch, as Lambda does (the rule and the record shape are the local runtime's,
-  ``msgworker.local._decisions`` and ``_shapes``; that runtime is the full mapping). Failed messages are left alone: their visibility is whatever the
-  queue or a ``ChangeMessageVisibility`` made it.
+  ``msgworker.local._decisions`` and ``_shapes``; that runtime is the full mapping).
+  Failed messages are left alone: their visibility is whatever the queue or a
+  ``ChangeMessageVisibility`` made it.
 - The mapping is real too: a function and an event source mapping are created in moto's
   Lambda, and the emulator polls only while ``get_event_source_mapping`` says ``Enabled``.
   msgworker's ``pause_source`` disables it through the same API.

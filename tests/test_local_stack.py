@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,23 @@ def test_maximum_concurrency_caps_the_batches_running_at_once(stack: LocalStack)
     probe = sys.modules["probe"]
     assert len(of(stack, "SlowFunction", "Wide")) == 8
     assert 1 <= probe.most_running <= 2
+
+
+def test_an_invocation_over_the_reserved_concurrency_is_throttled_and_its_batch_comes_back(stack: LocalStack) -> None:
+    probe = sys.modules["probe"]
+    first = stack.send("GatedQueue", {"n": 1})
+    second = stack.send("GatedQueue", {"n": 2})
+    # The first invocation holds the one reserved slot until the gate opens; the second
+    # batch (MaximumConcurrency 2) arrives meanwhile and is throttled.
+    waited = 0
+    while next(f for f in stack.status().functions if f.function == "ReservedFunction").throttles == 0:
+        assert waited < 3000, "no throttle was seen"
+        waited += 1
+        time.sleep(0.01)
+    probe.gate.set()
+    stack.drain(timeout=30)
+    ran = {r["messageId"] for i in stack.invocations("ReservedFunction") for r in i.event["Records"]}
+    assert ran == {first, second}  # the throttled batch came back after its visibility timeout
 
 
 def test_sends_take_plain_attribute_values_and_fifo_needs_a_group(stack: LocalStack) -> None:

@@ -78,3 +78,11 @@ def environment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "memory": context.memory_limit_in_mb,
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
+
+
+gate = threading.Event()
+"""``held`` waits for it (the throttle test sets it once it saw a throttle)."""
+
+
+def held(event: dict[str, Any], context: Any) -> None:
+    gate.wait(timeout=30)
