@@ -34,23 +34,16 @@ def _step(stack: LocalStack, title: str, act: Any) -> None:
 
 
 def redrive(stack: LocalStack, queue: str) -> int:
-    """Plain SQS calls (the `msgworker dlq redrive` command does this with progress and checks):
-    receive from the DLQ, send to the source keeping the attributes, delete only after the send."""
-    sqs = stack.client("sqs")
+    """What `msgworker dlq redrive` does, from Python: the DLQ's messages back to the queue
+    whose RedrivePolicy names it (receive -> send -> delete, attributes kept)."""
+    from msgworker.dlq import DlqTools, redrive
+
     dead_letter_queue = stack.runtime.topology.queue(queue).dead_letter
     assert dead_letter_queue is not None
-    source, dlq = stack.url(queue), stack.url(dead_letter_queue)
-    moved = 0
-    while messages := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
-        "Messages", []
-    ):
-        for message in messages:
-            extra = {"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {}
-            sqs.send_message(QueueUrl=source, MessageBody=message["Body"], **extra)
-            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+    name = stack.runtime.topology.queue(dead_letter_queue).name
+    result = redrive(DlqTools(stack.client("sqs"), wait_seconds=0), name, method="messages")
     stack.runtime.clock.wake()
-    return moved
+    return result.moved
 
 
 def main(template: Path) -> int:
@@ -103,7 +96,7 @@ def main(template: Path) -> int:
         orders.SUPPORTED_CURRENCIES = orders.SUPPORTED_CURRENCIES | {"CHF"}  # type: ignore[attr-defined]
         _step(
             stack,
-            "the fix is deployed (CHF supported); the DLQ is redriven to OrdersQueue",
+            "the fix is deployed (CHF supported); msgworker dlq redrive moves the DLQ back to OrdersQueue",
             lambda: print(f"    redrove {redrive(stack, 'OrdersQueue')} message(s)"),
         )
         print(f"    OrdersDeadLetterQueue now holds {len(stack.dead_letters('OrdersQueue'))}")
