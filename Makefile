@@ -96,7 +96,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns, claim check
+## bench: side-by-side performance comparisons (prints the tables): the worker, idempotency, resilience, patterns, claim check, the local runtime
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/idempotency.py
@@ -104,6 +104,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/patterns.py
 	$(BIN)/python bench/claim_check.py
 	$(BIN)/python bench/cold_stack.py
+	$(BIN)/python bench/local_runtime.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

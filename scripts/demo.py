@@ -23,6 +23,7 @@ TEMPLATE = ROOT / "template.yaml"
 MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
 from msgworker.cli.template import function_ids, load_template, resolve_function  # noqa: E402
 from msgworker.testing import LocalAws, local_aws  # noqa: E402
 
@@ -137,7 +138,10 @@ def main() -> int:
         f"\n{sum(o.records for o in outcomes)} records: {sum(o.records - o.failed for o in outcomes)} processed, "
         f"{sum(o.failed for o in outcomes)} reported failed (so they come back), none dropped."
     )
-    return 1 if unexpected or not outcomes else 0
+    # -- the whole topology: msgworker local / local_stack (issue 16) --
+    from _demo_local import main as local_flow
+
+    return 1 if unexpected or not outcomes or local_flow(TEMPLATE) else 0
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ redrive to the dead-letter queue after ``maxReceiveCount`` receives are moto's o
   event from them (the shape of ``msgworker.testing.sqs_record``, ``eventSourceARN`` the
   queue's), call the handler with a ``msgworker.testing.LambdaContext`` carrying the
   function's name, then delete the messages that did not fail (``batchItemFailures``). A
-  handler that raises, or answers something that is not a batch response, fails the whole
-  batch, as Lambda does. Failed messages are left alone: their visibility is whatever the
-  queue or a ``ChangeMessageVisibility`` made it.
+  handler that raises, or answers something Lambda cannot read as a batch response, fails
+  the whole batch, as Lambda does (the rule and the record shape are the local runtime's,
+  ``msgworker.local._decisions`` and ``_shapes``; that runtime is the full mapping).
+  Failed messages are left alone: their visibility is whatever the queue or a
+  ``ChangeMessageVisibility`` made it.
 - The mapping is real too: a function and an event source mapping are created in moto's
   Lambda, and the emulator polls only while ``get_event_source_mapping`` says ``Enabled``.
   msgworker's ``pause_source`` disables it through the same API.
@@ -41,6 +43,8 @@ import pytest
 from msgworker import _aws_clients as aws_clients
 from msgworker.errors import CircuitOpenError
 from msgworker.failure_actions._pause_source import DEFAULT_SCHEDULE_GROUP, RESUME_TARGET_ARN, SCHEDULE_GROUP_ENV
+from msgworker.local._decisions import sqs_failed_ids
+from msgworker.local._shapes import sqs_record
 from msgworker.testing import LambdaContext, LocalAws, local_aws
 
 Handler = Callable[[Any, Any], Any]
@@ -214,56 +218,17 @@ class EventSourceMappingEmulator:
                 time.sleep(self.poll_interval)
 
     def record(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        """The Lambda SQS record for a received message."""
-        return lambda_record(message, self.queue_arn, self.region)
+        """The Lambda SQS record for a received message (the local runtime's own shape)."""
+        return sqs_record(message, self.queue_arn, self.region)
 
 
-def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """The Lambda SQS record for a message ReceiveMessage returned from ``queue_arn``."""
-    record: dict[str, Any] = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {
-            name: _lambda_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody"),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-    if "MD5OfMessageAttributes" in message:
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
-
-
-def _lambda_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A ReceiveMessage attribute in the shape Lambda puts in the event."""
-    import base64
-
-    attribute: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
-    return attribute
+# The Lambda SQS record for a message ReceiveMessage returned (the local runtime's shape).
+lambda_record = sqs_record
 
 
 def _failed_ids(response: Any, received: list[str]) -> set[str]:
-    """The ids a ReportBatchItemFailures response reports failed; an answer Lambda cannot
-    read as one fails the whole batch."""
-    if response is None:
-        return set()
-    if not isinstance(response, Mapping) or not isinstance(response.get("batchItemFailures"), list):
-        return set(received)
-    failed = set()
-    for failure in response["batchItemFailures"]:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
-        if not identifier or identifier not in received:
-            return set(received)
-        failed.add(identifier)
-    return failed
+    """The ids a ReportBatchItemFailures response reports failed (the local runtime's rule)."""
+    return sqs_failed_ids(response, None, received, True)
 
 
 def _at_time(expression: str) -> float | None:

@@ -5,6 +5,7 @@
     msgworker event sqs --body '{"order_id": "o-1", "total": 5}' --fifo --group customer-1
     msgworker pattern test '{"detail-type": ["OrderPlaced"]}' -e events/eventbridge/high-value-order.json
     msgworker dlq list | peek QUEUE [-n N] | redrive QUEUE [--to SOURCE] [--dry-run]
+    msgworker local -t template.yaml
 
 Every user error (a handler that does not import, an event file that is not JSON, an
 unknown option) is one line on stderr and exit status 2, never a traceback.
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from .dlq import add_dlq_command
 from .events import add_event_command
 from .invoke import add_invoke_command
+from .local import add_local_command
 from .pattern import add_pattern_command
 from .run import CommandError, add_run_command
 
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_event_command(commands)
     add_pattern_command(commands)
     add_dlq_command(commands)
+    add_local_command(commands)
     return parser
 
 

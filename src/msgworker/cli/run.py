@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..testing import LambdaContext
+from ..testing._context import LambdaContext
 
 
 class CommandError(Exception):

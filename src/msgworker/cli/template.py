@@ -138,6 +138,12 @@ def resolve_function(
     )
 
 
+def resolver(template: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> _Resolver:
+    """Resolves intrinsics of ``template`` to local stand-ins (``resolve(value)``, ``ref(name)``),
+    with ``parameters`` overriding the template's defaults."""
+    return _Resolver(template, parameters or {})
+
+
 def physical_name(template: Mapping[str, Any], logical_id: str) -> str:
     """The local stand-in for a resource's name: what ``!Ref`` resolves to locally."""
     return str(_Resolver(template, {}).ref(logical_id))

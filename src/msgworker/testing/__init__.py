@@ -27,6 +27,8 @@ from here. ``local_aws`` starts a moto server and imports boto3 and moto only wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, MessageAttributeValue
 from ._context import LambdaContext, ManualClock
 from ._dynamodb import dynamodb_event, dynamodb_record, to_dynamodb_json
@@ -35,6 +37,18 @@ from ._kinesis import kinesis_event, kinesis_record
 from ._local_aws import LocalAws, local_aws
 from ._sns import sns_envelope, sns_event, sns_record, sns_to_sqs_event
 from ._sqs import sqs_event, sqs_record
+
+# -- local_stack (issue 16): imported on first use, so `import msgworker.testing` stays light.
+if TYPE_CHECKING:
+    from ..local import local_stack
+else:
+
+    def local_stack(template, parameter_overrides=None):
+        from ..local import local_stack as start
+
+        return start(template, parameter_overrides)
+
+    local_stack.__doc__ = "The template's topology running locally; see :func:`msgworker.local.local_stack`."
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -50,6 +64,7 @@ __all__ = [
     "kinesis_event",
     "kinesis_record",
     "local_aws",
+    "local_stack",
     "sns_envelope",
     "sns_event",
     "sns_record",
