@@ -9,7 +9,7 @@ run on a local AWS endpoint (moto's server on loopback), with the delivery seman
 documents, driven by msgworker: event source mappings (``_sqs``, ``_streams``), SNS and
 EventBridge routing (``_fanout``), asynchronous invocations (``_invoker``), the functions
 themselves in this process (``_functions``). Every decision is a pure function in
-``_decisions``; ``_model`` reads the template. The design is docs/decisions/0017-local-runtime.md.
+``_decisions``; ``_model`` reads the template. The design is docs/decisions/0018-local-runtime.md.
 """
 
 from ._functions import Invocation
