@@ -330,6 +330,25 @@ def inject_error(client: Any, code: str, *, operations: tuple[str, ...] = (), st
     return lambda: client.meta.events.unregister("before-call.dynamodb", respond)
 
 
+def lose_answers(client: Any, operation: str, *, times: int = 1) -> list[int]:
+    """Make ``client`` treat the first ``times`` successful answers to ``operation`` as lost:
+    the request has landed, and botocore retries it as it would after a dropped connection.
+
+    It hooks ``needs-retry`` (which botocore asks after every attempt): returning 0 there
+    means "retry, after 0 seconds". Returns a list holding the number of answers lost so
+    far, so a test can check the fault really happened."""
+    lost = [0]
+
+    def retry(response: Any = None, attempts: int = 1, **_: Any) -> int | None:
+        if lost[0] >= times or response is None or response[0] is None or response[0].status_code != 200:
+            return None
+        lost[0] += 1
+        return 0
+
+    client.meta.events.register_first(f"needs-retry.dynamodb.{operation}", retry)
+    return lost
+
+
 __all__ = [
     "BACKENDS",
     "CallCounter",
@@ -340,6 +359,7 @@ __all__ = [
     "dynamodb_fixture",
     "dynamodb_server_fixture",
     "inject_error",
+    "lose_answers",
     "moto_in_process",
     "moto_server",
     "moto_server_backend_fixture",

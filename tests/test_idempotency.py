@@ -22,6 +22,7 @@ from dynamodb_servers import (  # noqa: F401  (fixtures: each test runs on moto,
     dynalite_backend_fixture,
     dynamodb_fixture,
     inject_error,
+    lose_answers,
     moto_server,
     moto_server_backend_fixture,
 )
@@ -304,6 +305,32 @@ def test_a_condition_failure_without_the_item_falls_back_to_a_consistent_read(dy
     extra_reads = 0 if dynamodb.returns_item_on_condition_failure else 2
     assert counter.count("GetItem") == extra_reads == store.fallback_reads
     assert counter.count("PutItem") == 2
+
+
+def test_a_claim_whose_answer_was_lost_is_recognised_as_its_own_on_retry(dynamodb: DynamoDB) -> None:
+    """The claim's PutItem lands, its answer is lost and botocore retries: the retry's
+    condition fails on this delivery's own INPROGRESS item. The owner token tells it is
+    ours, so the record runs (once) instead of failing as "in progress elsewhere"."""
+    table = dynamodb.create_table()
+    store = store_for(dynamodb, table)
+    lost = lose_answers(store.client, "PutItem")
+    ran: list[str] = []
+
+    @worker(Order)
+    @idempotent(key="order_id", name="charge", store=store)
+    def handler(order: Order) -> None:
+        ran.append(order.order_id)
+
+    assert handler(sqs_event([json.dumps(order("o-1"))]), LambdaContext()) == {"batchItemFailures": []}
+    assert lost == [1]
+    assert ran == ["o-1"]
+    assert [item["status"]["S"] for item in dynamodb.items(table)] == ["COMPLETED"]
+
+    # The same outside worker (one call, claimed alone).
+    lost_alone = lose_answers(store.client, "PutItem")
+    charge = idempotent(key="order_id", name="charge-alone", store=store)(lambda payload: "charged")
+    assert charge(order("o-2")) == "charged"
+    assert lost_alone == [1]
 
 
 # -- leases ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ._cache import CompletedEntry
 from ._options import OnPayloadMismatch, OnStoreError
-from ._store import COMPLETED, Claim, StoredRecord
+from ._store import COMPLETED, IN_PROGRESS, Claim, StoredRecord
 
 LEASE_WITHOUT_LAMBDA = 900.0
 """Lease of a claim made with no Lambda deadline known: the longest a Lambda can run."""
@@ -168,14 +168,22 @@ def judge(
     )
 
 
-def claimed(key: str, validation: str, stored: StoredRecord | None, on_payload_mismatch: OnPayloadMismatch) -> Outcome:
+def claimed(
+    key: str, validation: str, stored: StoredRecord | None, on_payload_mismatch: OnPayloadMismatch, *, owner: str = ""
+) -> Outcome:
     """What a claim's answer means: ``None`` (the key is ours) or the record in the way.
+
+    A record in the way that carries this delivery's own ``owner`` token is this claim
+    itself: the write landed, its answer was lost, and the SDK's retry met it. It is ours.
 
     Example:
         >>> claimed("charge#o-1", "h1", None, "error").status
         <Status.CLAIMED: 'claimed'>
+        >>> mine = StoredRecord("charge#o-1", "INPROGRESS", owner="t-1", validation="h1", expiration=9e9)
+        >>> claimed("charge#o-1", "h1", mine, "error", owner="t-1").status
+        <Status.CLAIMED: 'claimed'>
     """
-    if stored is None:
+    if stored is None or (owner and stored.owner == owner and stored.status == IN_PROGRESS):
         return Outcome(Status.CLAIMED)
     return judge(key, stored, validation, on_payload_mismatch)
 

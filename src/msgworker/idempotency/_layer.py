@@ -188,7 +188,7 @@ class Idempotency:
         except Exception as error:
             entry.adopt(claim_failed(self.name, error))
             return
-        entry.adopt(claimed(entry.key, entry.validation, stored, self.options.on_payload_mismatch))
+        entry.adopt(claimed(entry.key, entry.validation, stored, self.options.on_payload_mismatch, owner=entry.owner))
         if stored is not None and entry.status is Status.DUPLICATE:
             # What DynamoDB said is true until the item expires: the next duplicate here costs no call.
             self.cache.put(entry.key, CompletedEntry(stored.validation, stored.result, stored.expiration))
