@@ -41,7 +41,31 @@ class _Lazy(Generic[T]):
         if fields is None:
             fields = message._fields = message._describe(message.raw, message._inner)
         value = fields.get(self.name, _DEFAULTS.get(self.name))
+        if value.__class__ is Deferred:
+            # Worked out now, alone: a field that does not decode fails only when read.
+            value = fields[self.name] = value.compute()
         return value  # type: ignore[return-value]
+
+
+class Deferred:
+    """A Message field worked out when it is first read, not with the others.
+
+    For fields that can fail to decode (a Binary attribute that is not base64, a
+    malformed receive count, a DynamoDB image): reading such a field raises its
+    :class:`~msgworker.errors.ParseError`, and every other field still reads.
+
+    Example:
+        >>> Deferred(int, "3").compute()
+        3
+    """
+
+    __slots__ = ("args", "function")
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function, self.args = function, args
+
+    def compute(self) -> Any:
+        return self.function(*self.args)
 
 
 _DEFAULTS: dict[str, Any] = {"resources": (), "envelopes": ()}

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ._layers import Clock, Item, _invocation, _record
 from ._message import Message
 from ._parsing import Parser
-from .errors import NotStartedError
+from .errors import NotStartedError, ParseError
 from .sources import Ordering, Record, Source
 
 Failures = dict[int, BaseException]
@@ -31,6 +31,11 @@ RunItems = Callable[[Items, float], Failures]
 """``(items, deadline) -> failures``: runs ``(index, record)`` pairs in order."""
 AsyncRunItems = Callable[[Items, float], Awaitable[Failures]]
 KeyOf = Callable[[Record], object] | None
+
+TOO_DEEP = (
+    "payload is nested deeper than Python's recursion limit allows to decode; no retry can process it, "
+    "so it fails permanently (send flatter data)"
+)
 
 STREAM = object()
 """The one ordering key every record of a stream shares."""
@@ -128,6 +133,11 @@ class Chain:
                     value = from_text(payload) if serialised else from_value(payload)
                 except ValidationError as error:
                     raise failure(error, payload) from None
+            except RecursionError:
+                # A body nested thousands deep (json.loads, an image's maps): no retry can
+                # decode it, so it is permanent, like any payload that does not parse.
+                self._failed(index, record, ParseError(TOO_DEEP))
+                continue
             except Exception as error:
                 self._failed(index, record, error)
                 continue

@@ -77,8 +77,23 @@ def payload_hash(payload: Any, message: Message | None = None) -> str:
         >>> len(payload_hash("hello"))
         64
     """
-    data = payload if isinstance(payload, bytes) else canonical_json(payload).encode("utf-8")
+    data = payload if isinstance(payload, bytes) else _utf8(canonical_json(payload))
     return hashlib.sha256(data).hexdigest()
+
+
+def _utf8(text: str) -> bytes:
+    # "surrogatepass": a lone surrogate ("\ud800", which json.loads accepts) still has
+    # bytes to hash, where strict UTF-8 would fail every call carrying it.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _storable(text: str) -> bool:
+    """Can ``text`` go to DynamoDB as it is (valid UTF-8: no lone surrogate)?"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def key_text(value: Any) -> str:
@@ -274,14 +289,17 @@ def _checked(function: Callable[..., Any], value: Any) -> str:
 def namespaced(name: str, key: str) -> str:
     """The stored id of ``key`` under the function name ``name``: ``"{name}#{key}"``.
 
-    Keys longer than :data:`MAX_KEY_LENGTH` are replaced by ``sha256:<hex>``.
+    Keys longer than :data:`MAX_KEY_LENGTH`, and keys that are not valid UTF-8 (a lone
+    surrogate, which no DynamoDB string can hold), are replaced by ``sha256:<hex>``.
 
     Example:
         >>> namespaced("charge-order", "o-1")
         'charge-order#o-1'
+        >>> namespaced("charge-order", "\ud800")[:20]
+        'charge-order#sha256:'
     """
-    if len(key) > MAX_KEY_LENGTH:
-        key = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    if len(key) > MAX_KEY_LENGTH or not _storable(key):
+        key = "sha256:" + hashlib.sha256(_utf8(key)).hexdigest()
     return f"{name}#{key}"
 
 

@@ -12,6 +12,7 @@ from ..errors import UnrecognisedEventError
 from .base import Decoded, Ordering, Record, Source
 from .dynamodb import DYNAMODB
 from .eventbridge import EVENTBRIDGE
+from .eventbridge import REQUIRED as EVENTBRIDGE_KEYS
 from .eventbridge import is_event as is_eventbridge_event
 from .kinesis import KINESIS
 from .sns import SNS
@@ -63,33 +64,85 @@ def detect(event: Any, envelope: str = "auto") -> tuple[Source | None, Sequence[
                 return _STREAMS[origin][1], records
         elif envelope in ("auto", "eventbridge") and is_eventbridge_event(event):
             return EVENTBRIDGE, [event]
-    raise UnrecognisedEventError(
-        f"msgworker cannot process this event: {describe_event(event)}. "
-        + (
-            f"It does not fit worker(envelope={envelope!r}). "
-            if envelope != "auto"
-            else "Expected an SQS, SNS, Kinesis or DynamoDB Streams batch ('Records') or an EventBridge event. "
+    raise UnrecognisedEventError(f"msgworker cannot process this event: {describe_event(event)}. {_advice(event, envelope)}")
+
+
+_SOURCES = ("aws:sqs", "aws:sns", *_STREAMS)  # every eventSource detect() reads
+# Keys of the events and records msgworker knows. Only these are named in a rejection:
+# any other key may be the caller's own data (a direct invocation), so it is only counted.
+_KNOWN_KEYS = frozenset(
+    (
+        *("Records", "detail", "detail-type", "source", "id", "version", "account", "time", "region", "resources"),
+        *("eventSource", "EventSource", "eventSourceARN", "EventSubscriptionArn", "EventVersion", "eventVersion"),
+        *("messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody", "awsRegion"),
+        *("Sns", "kinesis", "dynamodb", "eventID", "eventName", "s3", "ses"),
+    )
+)
+
+
+def _advice(event: Any, envelope: str) -> str:
+    """What to do: name an unknown eventSource or missing EventBridge keys; suggest forcing
+    a source only when the source was not already forced."""
+    origin = _origin(event)
+    if isinstance(origin, str) and origin not in _SOURCES:
+        return (
+            f"Its records come from eventSource {origin[:40]!r}, which msgworker has no source for "
+            f"(it reads {', '.join(_SOURCES)} and EventBridge events): give this function a handler of its own."
         )
-        + "Force a source with worker(envelope=...) if detection is wrong."
+    missing = _missing_eventbridge_keys(event)
+    if envelope != "auto":
+        what = f"; an EventBridge event also needs {', '.join(missing)}" if missing and envelope == "eventbridge" else ""
+        return f"It does not fit worker(envelope={envelope!r}){what}: check what invokes this function."
+    if missing:
+        return (
+            f"It looks like an EventBridge event but lacks {', '.join(missing)}, which EventBridge always sends: "
+            "check what invokes this function (forcing worker(envelope='eventbridge') would not change this)."
+        )
+    return (
+        "Expected an SQS, SNS, Kinesis or DynamoDB Streams batch ('Records') or an EventBridge event. "
+        "Force a source with worker(envelope=...) if detection is wrong."
     )
 
 
+def _origin(event: Any) -> Any:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        return records[0].get("eventSource") or records[0].get("EventSource")
+    return None
+
+
+def _missing_eventbridge_keys(event: Any) -> list[str]:
+    """The keys EventBridge always sends that an event with some of them lacks."""
+    if not isinstance(event, Mapping) or "Records" in event:
+        return []
+    missing = [key for key in EVENTBRIDGE_KEYS if key not in event]
+    return missing if len(missing) < len(EVENTBRIDGE_KEYS) - 1 else []
+
+
+def _keys(mapping: Mapping[Any, Any]) -> str:
+    known = sorted(str(key) for key in mapping if key in _KNOWN_KEYS)
+    others = len(mapping) - len(known)
+    return f"keys [{', '.join(known)}]" + (f" and {others} other key{'s' if others != 1 else ''}" if others else "")
+
+
 def describe_event(event: Any) -> str:
-    """A short, payload-free description of an event, for error messages."""
+    """A short, payload-free description of an event, for error messages: its type, the
+    keys msgworker knows (others only counted), the first record's eventSource and keys.
+
+    Example:
+        >>> describe_event({"Records": [{"eventSource": "aws:kafka", "value": "x"}]})
+        "an object with keys [Records] and 1 record(s); the first has eventSource 'aws:kafka' and keys [eventSource] and 1 other key"
+    """
     if not isinstance(event, Mapping):
         return f"a {type(event).__name__}, not a JSON object"
-    keys = sorted(str(key) for key in event)
-    shown = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
-    description = f"an object with keys [{shown}]"
+    description = f"an object with {_keys(event)}"
     records = event.get("Records")
     if isinstance(records, list) and records:
         first = records[0]
         if isinstance(first, Mapping):
             origin = first.get("eventSource") or first.get("EventSource")
-            record_keys = ", ".join(sorted(str(key) for key in first)[:12])
-            description += (
-                f" and {len(records)} record(s); the first has eventSource {origin!r} and keys [{record_keys}]"
-            )
+            shown = f"{origin[:40]!r}" if isinstance(origin, str) else repr(origin) if origin is None else "(not text)"
+            description += f" and {len(records)} record(s); the first has eventSource {shown} and {_keys(first)}"
         else:
             description += f" and {len(records)} record(s) of type {type(first).__name__}"
     elif "Records" in event:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from .._message import Envelope, Fields
+from .._message import Deferred, Envelope, Fields
 from ..errors import ParseError
 
 Record = Mapping[str, Any]
@@ -151,12 +151,18 @@ def decode_attributes(
         if value is None:
             decoded[name] = None
         elif kind.startswith("Number"):
-            decoded[name] = number(value)
+            try:
+                decoded[name] = number(value)
+            except (TypeError, ValueError):
+                raise ParseError(f"{source} message attribute {name!r} of type Number is not a number") from None
         elif kind.startswith("Binary"):
             decoded[name] = decode_base64(value, f"{source} message attribute {name!r}")
         elif kind == "String.Array":
             # SNS raw delivery carries String.Array attributes to SQS as JSON text too.
-            decoded[name] = json.loads(value)
+            try:
+                decoded[name] = json.loads(value)
+            except (TypeError, ValueError):
+                raise ParseError(f"{source} message attribute {name!r} of type String.Array is not JSON") from None
         else:
             decoded[name] = value
     return decoded
@@ -193,6 +199,12 @@ def iso_time(value: Any) -> datetime | None:
 ENVELOPE_FIELDS: dict[str, Callable[[Mapping[str, Any]], Fields]] = {}
 
 
+def _merged(outer: Any, inner: Any) -> dict[str, Any]:
+    """An inner envelope's attributes over the outer ones (either may still be deferred)."""
+    outer, inner = (value.compute() if isinstance(value, Deferred) else value for value in (outer, inner))
+    return {**outer, **inner}
+
+
 def finish_fields(fields: Fields, inner: tuple[Envelope, ...]) -> Fields:
     """Complete a record's Message fields with what each inner envelope knows."""
     envelopes: list[Envelope] = [fields.pop("outer")]
@@ -200,7 +212,7 @@ def finish_fields(fields: Fields, inner: tuple[Envelope, ...]) -> Fields:
         extra = ENVELOPE_FIELDS[envelope.name](envelope.data)
         attributes = extra.pop("attributes", None)
         if attributes:
-            fields["attributes"] = {**fields.get("attributes", {}), **attributes}
+            fields["attributes"] = Deferred(_merged, fields.get("attributes", {}), attributes)
         fields.update(extra)
         envelopes.append(envelope)
     fields["envelopes"] = tuple(envelopes)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .._message import Fields
+from .._message import Deferred, Fields
 from ..errors import ParseError
 from .base import Decoded, Ordering, Record, Source, decode_base64, epoch_seconds, text_at
 
@@ -15,6 +15,9 @@ def _number(text: str) -> int | Decimal:
     # DynamoDB numbers carry up to 38 digits: int or Decimal keep them exact, where
     # float would not. pydantic accepts Decimal for float fields.
     return Decimal(text) if any(mark in text for mark in ".eE") else int(text)
+
+
+_KINDS = ("S", "N", "BOOL", "NULL", "M", "L", "B", "SS", "NS", "BS")
 
 
 def deserialize(value: Mapping[str, Any]) -> Any:
@@ -28,7 +31,9 @@ def deserialize(value: Mapping[str, Any]) -> Any:
         {'n': 2, 'tags': {'a'}}
     """
     if not isinstance(value, Mapping) or len(value) != 1:
-        raise ParseError(f"not a DynamoDB attribute value: {sorted(value) if isinstance(value, Mapping) else value!r}")
+        # The type tags only (payload-free): a value, or a map's keys, could be payload.
+        shape = f"an object with {len(value)} keys" if isinstance(value, Mapping) else f"a {type(value).__name__}"
+        raise ParseError(f"not a DynamoDB attribute value ({{\"S\": ...}}, {{\"N\": ...}}, ...): got {shape}")
     ((kind, data),) = value.items()
     if kind == "S":
         return data
@@ -50,7 +55,9 @@ def deserialize(value: Mapping[str, Any]) -> Any:
         return {_number(item) for item in data}
     if kind == "BS":
         return {decode_base64(item, "DynamoDB binary set member") for item in data}
-    raise ParseError(f"unknown DynamoDB attribute type {kind!r}")
+    # A tag shaped like DynamoDB's is named; anything else might be data, so it is not.
+    tag = repr(kind) if isinstance(kind, str) and kind.isalpha() and kind.isupper() and len(kind) <= 4 else "tag"
+    raise ParseError(f"unknown DynamoDB attribute type {tag} (known: {', '.join(_KINDS)})")
 
 
 def deserialize_image(image: Any) -> dict[str, Any] | None:
@@ -79,9 +86,9 @@ def _fields(record: Record) -> Fields:
         "event_source_arn": record.get("eventSourceARN"),
         "sent_at": epoch_seconds(change.get("ApproximateCreationDateTime")),
         "event_name": record.get("eventName"),
-        "keys": deserialize_image(change.get("Keys")),
-        "new_image": deserialize_image(change.get("NewImage")),
-        "old_image": deserialize_image(change.get("OldImage")),
+        "keys": Deferred(deserialize_image, change.get("Keys")),
+        "new_image": Deferred(deserialize_image, change.get("NewImage")),
+        "old_image": Deferred(deserialize_image, change.get("OldImage")),
     }
 
 

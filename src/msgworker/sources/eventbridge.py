@@ -11,11 +11,11 @@ from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, 
 
 # The keys EventBridge always sends; requiring them keeps a user's own JSON that
 # happens to contain "detail-type" from being unwrapped by mistake.
-_REQUIRED = ("detail-type", "source", "id", "version")
+REQUIRED = ("detail-type", "source", "id", "version")
 
 
 def is_event(candidate: Any) -> bool:
-    return isinstance(candidate, Mapping) and all(key in candidate for key in _REQUIRED)
+    return isinstance(candidate, Mapping) and all(key in candidate for key in REQUIRED)
 
 
 def envelope_fields(event: Mapping[str, Any]) -> Fields:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._message import Envelope, Fields
+from .._message import Deferred, Envelope, Fields
 from ..errors import ParseError
 from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, text_at
 from .base import decode_attributes as _decode_attributes
@@ -30,7 +30,7 @@ def envelope_fields(envelope: Mapping[str, Any]) -> Fields:
     return {
         "topic_arn": envelope.get("TopicArn"),
         "subject": envelope.get("Subject"),
-        "attributes": decode_attributes(envelope.get("MessageAttributes")),
+        "attributes": Deferred(decode_attributes, envelope.get("MessageAttributes")),
     }
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._message import Fields
+from .._message import Deferred, Fields
 from ..errors import ParseError
 from . import eventbridge, sns
 from .base import Decoded, Ordering, Record, Source, epoch_millis, text_at
@@ -97,6 +97,18 @@ _DECODERS: dict[str, Callable[[Record], Decoded]] = {
 }
 
 
+def _receive_count(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ParseError(
+            f"SQS attribute ApproximateReceiveCount is not a whole number (a {type(value).__name__}); "
+            "the record's other Message fields are unaffected"
+        ) from None
+
+
 _record_id = text_at("messageId")
 _group_key = text_at("attributes", "MessageGroupId")
 
@@ -107,8 +119,8 @@ def _fields(record: Record) -> Fields:
         attributes = {}
     receive_count = attributes.get("ApproximateReceiveCount")
     return {
-        "attributes": decode_attributes(record.get("messageAttributes")),
-        "receive_count": int(receive_count) if receive_count is not None else None,
+        "attributes": Deferred(decode_attributes, record.get("messageAttributes")),
+        "receive_count": Deferred(_receive_count, receive_count),
         "group_id": attributes.get("MessageGroupId"),
         "deduplication_id": attributes.get("MessageDeduplicationId"),
         "sequence_number": attributes.get("SequenceNumber"),
