@@ -76,6 +76,8 @@ class Invocation:
     claims: dict[int, Any] | None = None
     """The batch's offloaded payloads by record index (``msgworker._claim_check``), fetched
     before any record runs; ``None`` when no record is a pointer."""
+    log_payload: bool = False
+    """The worker's ``log_payload``: may failure logs and raised errors quote payload?"""
 
     def defer(self, owner: object, finish: Callable[[Batch], None]) -> None:
         """Have ``finish(batch)`` called once after the batch's records, like a layer's

@@ -14,10 +14,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-from pydantic import ValidationError
-
 from ._outcome import BatchResult
-from ._parsing import validation_failure
+from ._redaction import message, traceback_text
 from .errors import NotStartedError, ParseError
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
@@ -111,20 +109,18 @@ class Observer:
                 "source": source,
                 "record_index": failure.index,
                 "error_type": type(error).__name__,
-                "error": str(error),
+                "error": message(error, self._log_payload),
             }
             if self._log_payload:
                 fields["record"] = result.records[failure.index]
             if isinstance(error, ParseError):
                 # A known, permanent condition: the message says it all, no traceback.
                 self.logger.warning("record rejected", extra=fields)
-            elif isinstance(error, ValidationError) and not self._log_payload:
-                # Raised by the user's own code: pydantic's text and traceback quote
-                # input values, so log the payload-free summary instead.
-                fields["error"] = validation_failure(error, error.title, None, include_input=False).args[0]
-                self.logger.error("record failed", extra=fields)
             else:
-                self.logger.error("record failed", extra=fields, exc_info=error)
+                # The traceback as text, not exc_info: a logger would print every chained
+                # exception's message (a ValidationError's with its input values).
+                fields["traceback"] = traceback_text(error, self._log_payload)
+                self.logger.error("record failed", extra=fields)
         for reason, ids in not_started.items():
             self.logger.warning(
                 "records not started",

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BatchReportError, NotStartedError, RecordsFailedError
+from ._redaction import describe, public
+from .errors import BatchReportError, NotStartedError
 from .sources import Record, Source
 
 
@@ -37,6 +38,8 @@ class BatchResult:
     source: Source | None
     records: Sequence[Record]
     failures: list[RecordFailure] = field(default_factory=list)
+    log_payload: bool = False
+    """The worker's ``log_payload``: may a raised failure carry the record's own exception?"""
 
     @property
     def failed_ids(self) -> list[str | None]:
@@ -61,20 +64,21 @@ class BatchResult:
         items = []
         for failure in self.failures:
             if failure.id is None:
+                # Not chained to the record's error: a traceback would print its text.
                 raise BatchReportError(
-                    f"record #{failure.index} of this {source.name} batch failed ({type(failure.error).__name__}: "
-                    f"{failure.error}) and has no id to report; failing the whole invocation so that Lambda "
-                    "retries the batch instead of losing it"
-                ) from failure.error
+                    f"record #{failure.index} of this {source.name} batch failed "
+                    f"({describe(failure.error, self.log_payload)}) and has no id to report; failing the whole "
+                    "invocation so that Lambda retries the batch instead of losing it"
+                ) from None
             items.append({"itemIdentifier": failure.id})
         return {"batchItemFailures": items}
 
     def _raise_if_failed(self) -> None:
-        if len(self.failures) == 1:
-            raise self.failures[0].error
         if self.failures:
-            raise RecordsFailedError(
-                f"{len(self.failures)} of {len(self.records)} {self.source.name if self.source else ''} records "
-                f"failed: {', '.join(str(failure.id) for failure in self.failures)}",
-                failures=[failure.error for failure in self.failures],
+            raise public(
+                [failure.error for failure in self.failures],
+                [failure.id for failure in self.failures],
+                self.source.name if self.source else "",
+                len(self.records),
+                self.log_payload,
             )

@@ -15,6 +15,7 @@ from ._message import Message
 from ._observability import LoggerLike, MetricsLike, Observer
 from ._outcome import BatchResult, RecordFailure
 from ._parsing import make_parser
+from ._redaction import describe, traceback_text
 from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
@@ -71,6 +72,7 @@ class Worker:
         self._clock = clock
         self.delete_payload = delete_payload
         self._parser = make_parser(model, include_input=log_payload)
+        self._log_payload = log_payload
         # Batch hooks run in the wrappers' order: prepare outermost first (an open circuit
         # outside @idempotent stops the batch before any claim), finish innermost first.
         layers = find_layers(function)
@@ -98,7 +100,7 @@ class Worker:
             # The common case, answered without building a BatchResult: nothing to log
             # and no metrics to emit.
             return {"batchItemFailures": []} if source.partial_batch_response else None
-        result = _result(source, records, failures)
+        result = _result(source, records, failures, self._log_payload)
         self._observer.observe(result, counts)
         return result.response()
 
@@ -107,7 +109,7 @@ class Worker:
         metrics, raising for failed records, or failure actions (no dead-lettering, no
         visibility change, no pause: nothing is sent to SQS, Lambda or the scheduler).
         For tests, scripts and the demo."""
-        return _result(*self._execute(event, context, act=False)[:3])
+        return _result(*self._execute(event, context, act=False)[:3], self._log_payload)
 
     def _execute(
         self, event: Any, context: Any, *, act: bool
@@ -122,7 +124,7 @@ class Worker:
             # Read once per batch: the remaining time only shrinks with the clock.
             ends = self._clock() + context.get_remaining_time_in_millis() / 1000
             deadline = ends - self.timeout_margin
-        invocation = Invocation(source, context, deadline, ends, records, self._clock)
+        invocation = Invocation(source, context, deadline, ends, records, self._clock, log_payload=self._log_payload)
         token = _invocation.set(invocation)
         try:
             failures = self._run(invocation)
@@ -198,7 +200,11 @@ class Worker:
             try:
                 finish(batch)
             except Exception as error:  # the records' outcomes stand; say why the hook failed
-                self._observer.logger.error("batch hook failed", exc_info=error, extra={"hook": repr(finish)})
+                self._observer.logger.error(
+                    "batch hook failed",
+                    extra={"hook": repr(finish), "error": describe(error, self._log_payload)}
+                    | {"traceback": traceback_text(error, self._log_payload)},
+                )
 
     def _parsed_items(self, invocation: Invocation) -> list[Item]:
         """Every record that decodes and parses, for the layers' ``prepare`` hooks (the
@@ -247,14 +253,15 @@ def _actions(**options: Any) -> FailureActions:
     return failure_actions(**options)
 
 
-def _result(source: Source | None, records: Sequence[Record], failures: Failures) -> BatchResult:
+def _result(source: Source | None, records: Sequence[Record], failures: Failures, log_payload: bool) -> BatchResult:
     if source is None or not failures:
-        return BatchResult(source, records)
+        return BatchResult(source, records, log_payload=log_payload)
     record_id = source.record_id
     return BatchResult(
         source,
         records,
         [RecordFailure(index, record_id(records[index]), failures[index]) for index in sorted(failures)],
+        log_payload,
     )
 
 

@@ -295,7 +295,7 @@ def namespaced(name: str, key: str) -> str:
     Example:
         >>> namespaced("charge-order", "o-1")
         'charge-order#o-1'
-        >>> namespaced("charge-order", "\ud800")[:20]
+        >>> namespaced("charge-order", chr(0xD800))[:20]
         'charge-order#sha256:'
     """
     if len(key) > MAX_KEY_LENGTH or not _storable(key):
