@@ -85,7 +85,9 @@ class Window:
         self.completed.clear()
 
 
-def msgworker_system(table: str, window: Window, probe: Probe, concurrency: int) -> tuple[Handler, Callable[[str], str]]:
+def msgworker_system(
+    table: str, window: Window, probe: Probe, concurrency: int
+) -> tuple[Handler, Callable[[str], str]]:
     from pydantic import BaseModel
 
     from msgworker import worker

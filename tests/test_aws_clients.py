@@ -161,7 +161,8 @@ def test_a_retry_starts_only_when_it_can_end_before_the_lambda(
     failing_dynamodb: type[Failing], timeout: int, attempts: int
 ) -> None:
     # redelivery= puts the worker on its path with an Invocation, whose end the hook reads.
-    handler = worker(redelivery=True, metrics=False)(get_item)
+    # log_payload=True: the record's own exception text (which attempt ended it) is raised as it is.
+    handler = worker(redelivery=True, metrics=False, log_payload=True)(get_item)
     with pytest.raises(RuntimeError, match="InternalServerError after 500"):
         handler(sns_event(["{}"]), LambdaContext(timeout=timeout))
     assert failing_dynamodb.requests == attempts

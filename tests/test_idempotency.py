@@ -140,7 +140,9 @@ def test_same_key_with_a_different_payload_is_a_permanent_key_reused_error(dynam
     lenient = idempotent(key="order_id", table=table, name="charge", on_payload_mismatch="duplicate")(charge)
 
     strict(order("o-1", 10))
-    with pytest.raises(IdempotencyKeyReusedError, match="'charge#o-1' was already used for a different payload"):
+    with pytest.raises(
+        IdempotencyKeyReusedError, match=r"'charge' key sha256:[0-9a-f]{12} was already used for a different payload"
+    ):
         strict(order("o-1", 99))  # from the warm cache
     with pytest.raises(IdempotencyKeyReusedError) as raised:
         other_container(order("o-1", 99))  # from DynamoDB

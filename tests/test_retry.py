@@ -190,6 +190,12 @@ def test_each_retry_logs_a_warning_with_attempt_error_type_and_message_id() -> N
     assert [extra["attempt"] for _, extra in logs.records] == [1, 2]
     assert {extra["error_type"] for _, extra in logs.records} == {"ConnectionError"}
     assert {extra["message_id"] for _, extra in logs.records} == {"m-42"}
+    assert logs.records[0][1]["error"].startswith("message withheld")  # the text may quote the payload
+    logs.records.clear()
+    shown = worker(log_payload=True)(
+        retry(attempts=3, on=(ConnectionError,), sleep=lambda s: None, logger=logs)(Flaky(2))
+    )
+    assert shown(sqs_event([sqs_record("{}", message_id="m-43")])) == {"batchItemFailures": []}
     assert logs.records[0][1]["error"] == "attempt 1"
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
 from ._outcome import BatchResult
-from ._redaction import message, traceback_text
+from ._redaction import error_text, traceback_text
 from .errors import NotStartedError, ParseError
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
@@ -109,7 +109,7 @@ class Observer:
                 "source": source,
                 "record_index": failure.index,
                 "error_type": type(error).__name__,
-                "error": message(error, self._log_payload),
+                "error": error_text(error, self._log_payload),
             }
             if self._log_payload:
                 fields["record"] = result.records[failure.index]

@@ -24,13 +24,15 @@ from __future__ import annotations
 import hashlib
 import traceback
 from collections.abc import Iterator, Sequence
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, TypeGuard
 
 from . import errors
 from ._layers import current_invocation
 
-WITHHELD = "message withheld: it may quote the payload (worker(log_payload=True) includes it)"
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+WITHHELD = "message withheld (it may quote the payload; worker(log_payload=True) shows it)"
 
 # Raised by users with their own text (``PermanentError(f"order {id} ...")``): not msgworker's words.
 _USERS_TO_RAISE = (errors.MsgworkerError, errors.PermanentError)
@@ -55,25 +57,32 @@ def describe(error: BaseException, log_payload: bool | None = None) -> str:
 
     Example:
         >>> describe(ValueError("card 4111-1111-1111-1111 declined"))
-        'ValueError (message withheld: it may quote the payload (worker(log_payload=True) includes it))'
+        'ValueError (message withheld (it may quote the payload; worker(log_payload=True) shows it))'
         >>> describe(errors.ParseError("payload is empty"))
         'ParseError: payload is empty'
     """
     name = type(error).__name__
     if payload_allowed(log_payload) or is_own(error):
         return f"{name}: {error}"
-    if isinstance(error, ValidationError):
+    if _is_validation_error(error):
         from ._parsing import validation_failure
 
         return f"{name}: {validation_failure(error, error.title, None, include_input=False)}"
     return f"{name} ({WITHHELD})"
 
 
-def message(error: BaseException, log_payload: bool | None = None) -> str:
+def error_text(error: BaseException, log_payload: bool | None = None) -> str:
     """:func:`describe` without the leading type name (for a log's ``error`` field beside ``error_type``)."""
     text = describe(error, log_payload)
     name = type(error).__name__
     return text[len(name) + 2 :] if text.startswith(f"{name}: ") else WITHHELD
+
+
+def _is_validation_error(error: BaseException) -> TypeGuard[ValidationError]:
+    # By name, so that a breaker or retry used alone does not import pydantic for this.
+    return any(
+        kind.__name__ == "ValidationError" and kind.__module__.startswith("pydantic") for kind in type(error).__mro__
+    )
 
 
 def traceback_text(error: BaseException, log_payload: bool | None = None) -> str:
@@ -158,7 +167,7 @@ def public(
 
 def _without_text(error: BaseException) -> BaseException | None:
     """A new exception of ``error``'s class carrying only :data:`WITHHELD`, or ``None``."""
-    if isinstance(error, ValidationError):
+    if _is_validation_error(error):
         return None
     kind = type(error)
     try:
@@ -184,4 +193,4 @@ def key_digest(key: str) -> str:
     return f"{name!r} key sha256:{digest}" if rest else f"key sha256:{digest}"
 
 
-__all__ = ["WITHHELD", "describe", "is_own", "key_digest", "message", "payload_allowed", "public", "traceback_text"]
+__all__ = ["WITHHELD", "describe", "error_text", "is_own", "key_digest", "payload_allowed", "public", "traceback_text"]

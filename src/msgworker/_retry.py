@@ -27,6 +27,7 @@ from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
 
 from ._layers import Invocation, current_invocation, current_record, is_async, mark_layer
 from ._message import Message
+from ._redaction import error_text
 from .errors import MsgworkerError
 
 P = ParamSpec("P")
@@ -349,7 +350,7 @@ class Retry:
                 "attempt": state.attempt_number,
                 "attempts": self.attempts,
                 "error_type": type(error).__name__,
-                "error": str(error),
+                "error": error_text(error) if error is not None else None,
                 "message_id": message.id if message is not None else None,
                 **fields,
             },

@@ -15,8 +15,8 @@ from ._message import Message
 from ._observability import LoggerLike, MetricsLike, Observer
 from ._outcome import BatchResult, RecordFailure
 from ._parsing import make_parser
-from ._redaction import describe, traceback_text
 from ._pipeline import Failures, Step, parsed, run_chain, run_chain_async
+from ._redaction import describe, traceback_text
 from ._scheduling import AsyncRunner, ThreadRunner
 from .errors import PermanentError
 from .sources import Record, Source, check_envelope, detect

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .._layers import Invocation, current_invocation
+from .._redaction import error_text
 from ..errors import MsgworkerError, PermanentError
 from ._admission import Probe
 from ._machine import CircuitState, Snapshot, closed, failures_in_window, opened, trips
@@ -120,7 +121,7 @@ class Outcomes:
             invocation,
             ("warning", "circuit re-opened: a probe failed", "CircuitOpened"),
             error_type=type(error).__name__,
-            error=str(error),
+            error=error_text(error),
         )
 
     def _expected(self, probe: Probe) -> Snapshot:

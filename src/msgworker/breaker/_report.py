@@ -18,6 +18,7 @@ import time
 from typing import Any, Literal, Protocol, cast
 
 from .._layers import Invocation
+from .._redaction import error_text
 from ._machine import Policy, Snapshot, reopens_at
 
 STORE_ERROR_LOG_INTERVAL = 60.0
@@ -104,7 +105,7 @@ class Reporter:
                 "circuit": self.name,
                 "operation": operation,
                 "error_type": type(error).__name__,
-                "error": str(error),
+                "error": error_text(error),
             },
         )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .._redaction import describe, key_digest
 from ..errors import (
     ConfigurationError,
     IdempotencyInProgressError,
@@ -148,7 +149,7 @@ def judge(
         return Outcome(
             Status.REUSED,
             error=IdempotencyKeyReusedError(
-                f"idempotency key {key!r} was already used for a different payload: the key must identify "
+                f"idempotency {key_digest(key)} was already used for a different payload: the key must identify "
                 "the payload (pick another key= field), or pass on_payload_mismatch='duplicate' to treat "
                 "such records as duplicates"
             ),
@@ -161,7 +162,7 @@ def judge(
     return Outcome(
         Status.IN_PROGRESS,
         error=IdempotencyInProgressError(
-            f"idempotency key {key!r} is being processed by another delivery{until}; "
+            f"idempotency {key_digest(key)} is being processed by another delivery{until}; "
             "this record fails and is retried after its visibility timeout"
         ),
         stored=stored,
@@ -211,7 +212,7 @@ def follow(key: str, validation: str, first: Entry, on_payload_mismatch: OnPaylo
     return Outcome(
         Status.IN_PROGRESS,
         error=IdempotencyInProgressError(
-            f"idempotency key {key!r} belongs to an earlier record of this batch that has not "
+            f"idempotency {key_digest(key)} belongs to an earlier record of this batch that has not "
             "completed; this record fails and is retried after its visibility timeout"
         ),
     )
@@ -227,7 +228,7 @@ def store_failed(name: str, error: BaseException) -> Outcome:
     """
     if isinstance(error, IdempotencyStoreError):
         return Outcome(Status.STORE_ERROR, error=error)
-    store_error = IdempotencyStoreError(f"idempotency store failed for {name!r}: {error}")
+    store_error = IdempotencyStoreError(f"idempotency store failed for {name!r}: {describe(error)}")
     store_error.__cause__ = error
     return Outcome(Status.STORE_ERROR, error=store_error)
 
@@ -237,8 +238,8 @@ def claim_failed(name: str, error: Exception) -> Outcome:
     :class:`IdempotencyInProgressError`: retry later; anything else is a store failure.
 
     Example:
-        >>> claim_failed("charge", TimeoutError("read timeout")).error
-        IdempotencyStoreError("idempotency store failed for 'charge': read timeout")
+        >>> type(claim_failed("charge", TimeoutError("read timeout")).error).__name__
+        'IdempotencyStoreError'
     """
     if isinstance(error, IdempotencyInProgressError):
         return Outcome(Status.IN_PROGRESS, error=error)
@@ -255,7 +256,7 @@ def renewal_refused(key: str) -> Outcome:
     return Outcome(
         Status.IN_PROGRESS,
         error=IdempotencyInProgressError(
-            f"idempotency key {key!r}: this batch's claim lapsed before the record started and another "
+            f"idempotency {key_digest(key)}: this batch's claim lapsed before the record started and another "
             "delivery took it over; this record fails and is retried"
         ),
     )

@@ -28,6 +28,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from .._aws_clients import POOL_CONNECTIONS, aws_client, botocore, new_client
+from .._redaction import key_digest
 from ..errors import ConfigurationError, IdempotencyInProgressError, IdempotencyStoreError
 from ._store import COMPLETED, IN_PROGRESS, Claim, StoredRecord
 
@@ -147,13 +148,13 @@ class DynamoDBStore:
                     f"{self.client.meta.endpoint_url}): create it with partition key `id` (String) and TTL "
                     f"attribute `expiration`, or point {TABLE_VARIABLE} / idempotent(table=...) at an existing one"
                 ) from error
-            message = error.response.get("Error", {}).get("Message", "")
+            # The code, not AWS's message: a ValidationException's text can quote the item.
             raise IdempotencyStoreError(
-                f"idempotency table {table!r}: {operation} failed with {code or 'an error'}: {message}"
+                f"idempotency table {table!r}: {operation} failed with {code or 'an error'}; the record is retried"
             ) from error
         except BotoCoreError as error:
             raise IdempotencyStoreError(
-                f"idempotency table {table!r} could not be reached ({type(error).__name__}: {error})"
+                f"idempotency table {table!r} could not be reached ({type(error).__name__}); the record is retried"
             ) from error
 
     def claim(self, claim: Claim, now: float) -> StoredRecord | None:
@@ -195,7 +196,7 @@ class DynamoDBStore:
         if record is not None:
             return record
         raise IdempotencyInProgressError(
-            f"idempotency key {claim.key!r} changed hands {CLAIM_ATTEMPTS} times during one claim; "
+            f"idempotency {key_digest(claim.key)} changed hands {CLAIM_ATTEMPTS} times during one claim; "
             "the record is retried"
         )
 

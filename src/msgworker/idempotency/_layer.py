@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from .._aws_clients import prepare as prepare_client
 from .._layers import Batch, Invocation, Item, current_invocation, is_record_call
 from .._message import Message
+from .._redaction import describe, key_digest
 from ..errors import ConfigurationError
 from . import _batch
 from ._cache import CompletedCache, CompletedEntry
@@ -206,7 +207,7 @@ class Idempotency:
         if decided.step is Step.RUN_UNGUARDED:
             logger.warning(
                 "idempotency store unavailable: running without idempotency (on_store_error='run')",
-                extra={"key": entry.key, "error": str(entry.error)},
+                extra={"key": key_digest(entry.key), "error": describe(entry.error) if entry.error else None},
             )
         return decided.step
 
@@ -244,11 +245,13 @@ class Idempotency:
         if invocation is not None:
             invocation.count(COMPLETION_FAILED)
         reason = (
-            str(error) if error is not None else "the claim's lease had ended and another delivery had taken it over"
+            describe(error)
+            if error is not None
+            else "the claim's lease had ended and another delivery had taken it over"
         )
         logger.error(
             "idempotency completion not recorded: the record is reported done, but a redelivery may run it again",
-            extra={"key": key, "reason": reason},
+            extra={"key": key_digest(key), "reason": reason},
         )
 
     def _release(self, key: str, owner: str) -> None:
@@ -257,7 +260,7 @@ class Idempotency:
         except Exception as error:
             logger.warning(
                 "idempotency claim not released: a retry waits for the lease to end",
-                extra={"key": key, "error": str(error)},
+                extra={"key": key_digest(key), "error": describe(error)},
             )
 
     def _encode(self, result: Any) -> str | None:
@@ -270,7 +273,7 @@ class Idempotency:
         except (TypeError, ValueError) as error:
             logger.warning(
                 "idempotent result not stored: not JSON-serialisable",
-                extra={"idempotency_name": self.name, "error": str(error)},
+                extra={"idempotency_name": self.name, "error": describe(error)},
             )
             return None
 

@@ -64,7 +64,9 @@ def detect(event: Any, envelope: str = "auto") -> tuple[Source | None, Sequence[
                 return _STREAMS[origin][1], records
         elif envelope in ("auto", "eventbridge") and is_eventbridge_event(event):
             return EVENTBRIDGE, [event]
-    raise UnrecognisedEventError(f"msgworker cannot process this event: {describe_event(event)}. {_advice(event, envelope)}")
+    raise UnrecognisedEventError(
+        f"msgworker cannot process this event: {describe_event(event)}. {_advice(event, envelope)}"
+    )
 
 
 _SOURCES = ("aws:sqs", "aws:sns", *_STREAMS)  # every eventSource detect() reads
@@ -91,7 +93,9 @@ def _advice(event: Any, envelope: str) -> str:
         )
     missing = _missing_eventbridge_keys(event)
     if envelope != "auto":
-        what = f"; an EventBridge event also needs {', '.join(missing)}" if missing and envelope == "eventbridge" else ""
+        what = (
+            f"; an EventBridge event also needs {', '.join(missing)}" if missing and envelope == "eventbridge" else ""
+        )
         return f"It does not fit worker(envelope={envelope!r}){what}: check what invokes this function."
     if missing:
         return (
@@ -130,8 +134,8 @@ def describe_event(event: Any) -> str:
     keys msgworker knows (others only counted), the first record's eventSource and keys.
 
     Example:
-        >>> describe_event({"Records": [{"eventSource": "aws:kafka", "value": "x"}]})
-        "an object with keys [Records] and 1 record(s); the first has eventSource 'aws:kafka' and keys [eventSource] and 1 other key"
+        >>> describe_event({"detail-type": "x", "card": "4111"})
+        'an object with keys [detail-type] and 1 other key'
     """
     if not isinstance(event, Mapping):
         return f"a {type(event).__name__}, not a JSON object"

@@ -33,7 +33,7 @@ def deserialize(value: Mapping[str, Any]) -> Any:
     if not isinstance(value, Mapping) or len(value) != 1:
         # The type tags only (payload-free): a value, or a map's keys, could be payload.
         shape = f"an object with {len(value)} keys" if isinstance(value, Mapping) else f"a {type(value).__name__}"
-        raise ParseError(f"not a DynamoDB attribute value ({{\"S\": ...}}, {{\"N\": ...}}, ...): got {shape}")
+        raise ParseError(f'not a DynamoDB attribute value ({{"S": ...}}, {{"N": ...}}, ...): got {shape}')
     ((kind, data),) = value.items()
     if kind == "S":
         return data
