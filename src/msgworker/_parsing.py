@@ -7,7 +7,9 @@ for JSON text, one for Python values.
 
 from __future__ import annotations
 
+import functools
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +34,11 @@ class Parser:
     model_name: str
     include_input: bool = False
 
+    model: Any = None
+    """What is parsed into: its schema's field names are the locations errors may name."""
+
     def failure(self, error: ValidationError, payload: Any) -> ParseError:
-        return validation_failure(error, self.model_name, payload, self.include_input)
+        return validation_failure(error, self.model_name, payload, self.include_input, schema_names(self.model))
 
 
 def make_parser(model: Any, *, include_input: bool = False) -> Parser:
@@ -61,14 +66,22 @@ def make_parser(model: Any, *, include_input: bool = False) -> Parser:
             # share of a quick record); an incomplete model (forward references) goes
             # through the classmethods, which rebuild it first.
             validator = model.__pydantic_validator__
-            return Parser(validator.validate_json, validator.validate_python, name, include_input)
-        return Parser(model.model_validate_json, model.model_validate, name, include_input)
+            return Parser(validator.validate_json, validator.validate_python, name, include_input, model)
+        return Parser(model.model_validate_json, model.model_validate, name, include_input, model)
     adapter: TypeAdapter[Any] = TypeAdapter(model)
-    return Parser(adapter.validate_json, adapter.validate_python, name, include_input)
+    return Parser(adapter.validate_json, adapter.validate_python, name, include_input, model)
 
 
-def validation_failure(error: ValidationError, model_name: str, payload: Any, include_input: bool) -> ParseError:
-    """A ParseError that says what was wrong without quoting the payload (unless asked)."""
+def validation_failure(
+    error: ValidationError, model_name: str, payload: Any, include_input: bool, names: frozenset[str] | None = None
+) -> ParseError:
+    """A ParseError that says what was wrong without quoting the payload (unless asked).
+
+    Without ``include_input``, locations name only the model's own fields (``names``, from
+    its schema; without it, identifier-like parts): a dict key, a key that
+    ``extra="forbid"`` rejected or a union tag is data, shown as ``*``; and messages that
+    quote input (a discriminator's tag, a validator's own text) are replaced by their type.
+    """
     if isinstance(payload, str | bytes) and not payload.strip():
         return ParseError(f"payload is empty; expected JSON for {model_name}", original=error)
     if isinstance(payload, bytes):
@@ -80,6 +93,8 @@ def validation_failure(error: ValidationError, model_name: str, payload: Any, in
                 original=error,
             )
     details = error.errors(include_url=False, include_input=include_input, include_context=False)
+    if not include_input:
+        details = [_payload_free(detail, names) for detail in details]
     if len(details) == 1 and details[0]["type"] == "json_invalid":
         reason = details[0]["msg"].removeprefix("Invalid JSON: ")
         return ParseError(f"payload is not valid JSON for {model_name}: {reason}", errors=details, original=error)
@@ -90,6 +105,77 @@ def validation_failure(error: ValidationError, model_name: str, payload: Any, in
         errors=details,
         original=error,
     )
+
+
+# pydantic's messages that quote input (a tag, the text of a validator or of a parser).
+_QUOTES_INPUT = frozenset(
+    {"union_tag_invalid", "value_error", "assertion_error", "get_attribute_error", "uuid_parsing", "url_parsing"}
+)
+
+
+def _payload_free(detail: Any, names: frozenset[str] | None) -> Any:
+    kind = detail["type"]
+    last = len(detail["loc"]) - 1
+    loc = tuple(
+        part
+        if isinstance(part, int)
+        or (
+            (part in names if names is not None else part.isidentifier())
+            and not (kind == "extra_forbidden" and position == last)
+        )
+        else "*"
+        for position, part in enumerate(detail["loc"])
+    )
+    message = detail["msg"]
+    if kind in _QUOTES_INPUT or kind not in _known_error_types():
+        message = f"{kind.replace('_', ' ')} (its text is withheld: it may quote the payload)"
+    return {**detail, "loc": loc, "msg": message}
+
+
+@functools.cache
+def _known_error_types() -> frozenset[str]:
+    from pydantic_core.core_schema import ErrorType
+
+    return frozenset(typing.get_args(ErrorType))
+
+
+def schema_names(model: Any) -> frozenset[str] | None:
+    """Every name the model's JSON schema gives (fields, aliases, titles, tags), or ``None``
+    when it has no schema; worked out on the first failure, then kept."""
+    try:
+        return _schema_names(model)
+    except TypeError:  # not hashable: work it out each time (only on failures)
+        return _schema_names.__wrapped__(model)
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_names(model: Any) -> frozenset[str] | None:
+    if model is None:
+        return None
+    try:
+        schema = TypeAdapter(model).json_schema()
+    except Exception:  # a type without a JSON schema: fall back to identifier-like parts
+        return None
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("properties", "$defs") and isinstance(value, dict):
+                    names.update(value)
+                elif key in ("title", "const", "propertyName") and isinstance(value, str):
+                    names.add(value)
+                elif key == "enum" and isinstance(value, list):
+                    names.update(item for item in value if isinstance(item, str))
+                elif key == "mapping" and isinstance(value, dict):
+                    names.update(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(schema)
+    return frozenset(names)
 
 
 def _describe_error(detail: Any, include_input: bool) -> str:
