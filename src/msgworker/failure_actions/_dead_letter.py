@@ -47,6 +47,9 @@ MAX_ATTRIBUTES = 10
 """SQS accepts at most 10 message attributes per message."""
 MAX_ERROR_MESSAGE = 1_000
 """Characters of the error message kept in its attribute (it counts towards the message size)."""
+MAX_MESSAGE_BYTES = 1024 * 1024
+"""The most SQS accepts in one message, body and attributes together (1 MiB since
+January 2026; 256 KiB before, and on queues whose MaximumMessageSize is set lower)."""
 MAX_BATCH_BYTES = 256 * 1024
 """A SendMessageBatch request carries at most this much (the classic SQS limit, kept for
 queues whose maximum message size is still 256 KiB)."""
@@ -176,6 +179,12 @@ class _Letter:
     entry: dict[str, Any]
     dropped: tuple[str, ...]
     size: int
+    truncated: bool = False
+    """The error message attribute was cut further to fit :data:`MAX_MESSAGE_BYTES`."""
+
+    @property
+    def fits(self) -> bool:
+        return self.size <= MAX_MESSAGE_BYTES
 
 
 class DeadLetterAction:
@@ -217,6 +226,10 @@ class DeadLetterAction:
             letters = [
                 self._letter(index, record, error, source, dead_letter_queue) for index, record, error in records
             ]
+            for letter in letters:
+                if not letter.fits:
+                    self._log_too_large(letter, dead_letter_queue)
+            letters = [letter for letter in letters if letter.fits]  # the others stay failed: SQS moves them
             sent = self._send(invocation, dead_letter_queue, letters)
             for letter in letters:
                 if letter.index in sent:
@@ -224,8 +237,8 @@ class DeadLetterAction:
             resolved |= sent
             if sent:
                 invocation.count("DeadLettered", len(sent))
-            if len(sent) < len(letters):
-                invocation.count("DeadLetterFailed", len(letters) - len(sent))
+            if len(sent) < len(records):
+                invocation.count("DeadLetterFailed", len(records) - len(sent))
         return frozenset(resolved)
 
     def _target_for(self, invocation: Invocation, source: SqsQueue) -> SqsQueue | None:
@@ -290,7 +303,7 @@ class DeadLetterAction:
             # order the order of failure.
             entry["MessageGroupId"] = group if isinstance(group, str) and group else source.name
             entry["MessageDeduplicationId"] = message_id[:128]
-        return _Letter(index, record, error, entry, dropped, len(body.encode("utf-8")) + _attributes_size(entry))
+        return _fit(_Letter(index, record, error, entry, dropped, len(body.encode("utf-8")) + _attributes_size(entry)))
 
     def _send(self, invocation: Invocation, queue: SqsQueue, letters: list[_Letter]) -> set[int]:
         sent: set[int] = set()
@@ -321,6 +334,20 @@ class DeadLetterAction:
             "kms:GenerateDataKey if it uses a customer managed key). (Logged once per container.)",
         )
 
+    def _log_too_large(self, letter: _Letter, queue: SqsQueue) -> None:
+        self.access.logger.error(
+            "record not sent to the dead-letter queue: too large even without copied attributes and error text",
+            extra={
+                "message_id": letter.record.get("messageId"),
+                "dead_letter_queue": queue.arn,
+                "message_bytes": letter.size,
+                "limit_bytes": MAX_MESSAGE_BYTES,
+                "reason": "its body alone is above SQS's message size limit; it stays reported failed, and SQS "
+                "moves it to the DLQ after maxReceiveCount receives (raise the DLQ's MaximumMessageSize to "
+                "the source queue's to let msgworker send it)",
+            },
+        )
+
     def _log_sent(self, letter: _Letter, queue: SqsQueue) -> None:
         kind = type(letter.error)
         extra: dict[str, object] = {
@@ -331,7 +358,40 @@ class DeadLetterAction:
         }
         if letter.dropped:
             extra["dropped_attributes"] = list(letter.dropped)
+        if letter.truncated:
+            extra["error_message_truncated"] = True
         self.access.logger.warning("record sent to the dead-letter queue", extra=extra)
+
+
+def _fit(letter: _Letter) -> _Letter:
+    """Make ``letter`` fit :data:`MAX_MESSAGE_BYTES`: first drop the record's own copied
+    attributes, then cut the error message; what still does not fit is left for the caller
+    to log (the body is never cut: the DLQ keeps the message as it came)."""
+    if letter.fits:
+        return letter
+    attributes = letter.entry["MessageAttributes"]
+    copied = [name for name in attributes if name not in OWN_ATTRIBUTES]
+    for name in copied:
+        del attributes[name]
+    letter.dropped = (*copied, *letter.dropped)
+    letter.size = _size(letter.entry)
+    if letter.fits:
+        return letter
+    message = attributes.get(ERROR_MESSAGE_ATTRIBUTE)
+    if message is not None:
+        text = message["StringValue"].encode("utf-8")
+        room = len(text) - (letter.size - MAX_MESSAGE_BYTES) - len("…".encode())
+        if room > 0:
+            message["StringValue"] = text[:room].decode("utf-8", "ignore") + "…"
+        else:
+            del attributes[ERROR_MESSAGE_ATTRIBUTE]
+        letter.truncated = True
+        letter.size = _size(letter.entry)
+    return letter
+
+
+def _size(entry: Mapping[str, Any]) -> int:
+    return len(entry["MessageBody"].encode("utf-8")) + _attributes_size(entry)
 
 
 def _attributes_size(entry: Mapping[str, Any]) -> int:
@@ -365,6 +425,7 @@ def _by_size(letters: list[_Letter]) -> list[list[_Letter]]:
 __all__ = [
     "ERROR_MESSAGE_ATTRIBUTE",
     "ERROR_TYPE_ATTRIBUTE",
+    "MAX_MESSAGE_BYTES",
     "MESSAGE_ID_ATTRIBUTE",
     "RECEIVE_COUNT_ATTRIBUTE",
     "SOURCE_ARN_ATTRIBUTE",
