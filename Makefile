@@ -100,6 +100,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/idempotency.py
+	$(BIN)/python bench/idempotency_window.py
 	$(BIN)/python bench/resilience.py
 	$(BIN)/python bench/patterns.py
 	$(BIN)/python bench/claim_check.py
