@@ -109,7 +109,9 @@ def msgworker_system(
     return handler, lambda order_id: f"{name}#{order_id}"
 
 
-def powertools_system(table: str, window: Window, probe: Probe) -> tuple[Handler, Callable[[str], str]]:
+def powertools_handler(table: str, effect: Callable[[str], None]) -> tuple[Handler, Any]:
+    """Powertools' idempotency utility in its batch processor, as its user writes it;
+    ``effect(order_id)`` is the record's effect. Returns the handler and the persistence layer."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -118,14 +120,11 @@ def powertools_system(table: str, window: Window, probe: Probe) -> tuple[Handler
     )
 
     persistence = DynamoDBPersistenceLayer(table_name=table)
-    probe.attach(persistence.client)
-    window.attach(persistence.client)
     config = IdempotencyConfig(event_key_jmespath="order_id", use_local_cache=False)
-    keys: dict[str, str] = {}
 
     @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=config)
     def process(order: dict[str, Any]) -> None:
-        window.effect(order["order_id"])
+        effect(order["order_id"])
 
     processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -137,6 +136,15 @@ def powertools_system(table: str, window: Window, probe: Probe) -> tuple[Handler
             processor=processor,
             context=context,
         )
+
+    return handler, persistence
+
+
+def powertools_system(table: str, window: Window, probe: Probe) -> tuple[Handler, Callable[[str], str]]:
+    handler, persistence = powertools_handler(table, window.effect)
+    probe.attach(persistence.client)
+    window.attach(persistence.client)
+    keys: dict[str, str] = {}
 
     def key_of(order_id: str) -> str:
         # Powertools stores a hash of the key: find the completed item written after the effect.
@@ -252,12 +260,6 @@ def lose_answers(client: Any, rate: float, seed: int) -> Counter[str]:
 
 
 def measure_lost_answers(table: str, options: argparse.Namespace) -> None:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
     from pydantic import BaseModel
 
     from msgworker import worker
@@ -276,26 +278,13 @@ def measure_lost_answers(table: str, options: argparse.Namespace) -> None:
     def msgworker_handler(order: Order) -> None:
         effects["msgworker"][order.order_id] += 1
 
-    persistence = DynamoDBPersistenceLayer(table_name=table)
+    def powertools_effect(order_id: str) -> None:
+        effects["powertools"][order_id] += 1
+
+    powertools, persistence = powertools_handler(table, powertools_effect)
     lost["powertools"] = lose_answers(persistence.client, options.fault_rate, seed=1)
-    config = IdempotencyConfig(event_key_jmespath="order_id", use_local_cache=False)
 
-    @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=config)
-    def process(order: dict[str, Any]) -> None:
-        effects["powertools"][order["order_id"]] += 1
-
-    processor = BatchProcessor(event_type=EventType.SQS)
-
-    def powertools_handler(event: dict[str, Any], context: Any) -> Any:
-        config.register_lambda_context(context)
-        return process_partial_response(
-            event=event,
-            record_handler=lambda record: process(order=json.loads(record.body)),
-            processor=processor,
-            context=context,
-        )
-
-    handlers = {"msgworker": msgworker_handler, "powertools": powertools_handler}
+    handlers = {"msgworker": msgworker_handler, "powertools": powertools}
     failed: Counter[str] = Counter()
     prefix = uuid.uuid4().hex[:6]
     for start in range(0, options.records, BATCH):
