@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -237,3 +238,23 @@ def test_select_names_the_route_a_payload_would_take() -> None:
     event = eventbridge_event({"order_id": "o-1", "total": 250})
     message = Message.of("eventbridge", raw=event, envelopes=())
     assert router.select(event["detail"], message) == "high_value"
+
+
+def test_no_route_error_is_msgworkers_own_words_so_the_failure_log_keeps_them() -> None:
+    """Its text is payload-free by construction, so the sanitiser lets it through (text of
+    errors msgworker did not write is withheld)."""
+    lines: list[dict[str, Any]] = []
+
+    class Logs:
+        def warning(self, msg: object, *args: object, extra: Any = None) -> None:
+            lines.append(dict(extra or {}))
+
+        def error(self, msg: object, *args: object, exc_info: Any = None, extra: Any = None) -> None:
+            lines.append(dict(extra or {}))
+
+    handler = worker(order_router([]), logger=Logs(), metrics=False)
+    event = eventbridge_to_sqs_event([{"order_id": "secret-order", "total": 5}], detail_type="OrderShipped")
+    handler(event)
+    (line,) = lines
+    assert line["error_type"] == "NoRouteError" and line["error"].startswith("no route matched")
+    assert "secret-order" not in json.dumps(line)

@@ -49,7 +49,8 @@ def payload_allowed(log_payload: bool | None = None) -> bool:
 def is_own(error: BaseException) -> bool:
     """Did msgworker write this error's message (so it is payload-free)?"""
     kind = type(error)
-    return kind.__module__ == errors.__name__ and kind not in _USERS_TO_RAISE
+    # Any msgworker module: the router's NoRouteError and the patterns' errors are msgworker's words too.
+    return kind.__module__.partition(".")[0] == "msgworker" and kind not in _USERS_TO_RAISE
 
 
 def describe(error: BaseException, log_payload: bool | None = None) -> str:
