@@ -328,6 +328,25 @@ def test_sns_to_lambda_single_failure_reraises_the_records_own_exception():
     assert caught.value is raised
 
 
+def test_sns_to_lambda_users_own_validation_error_is_raised_as_records_failed_naming_it():
+    """A ValidationError cannot be rebuilt without its input values: RecordsFailedError names
+    its type and the payload-free summary instead (Lambda logs the raised exception)."""
+
+    class Card(BaseModel):
+        number: int
+
+    @worker(Notification)
+    def handler(notification: Notification) -> None:
+        Card.model_validate({"number": notification.text})
+
+    event = sns_event([{"user_id": "u", "text": "4111-1111-1111-1111"}])
+    with pytest.raises(RecordsFailedError) as caught:
+        handler(event, LambdaContext())
+    assert "ValidationError" in str(caught.value) and "number" in str(caught.value)
+    assert "4111" not in str(caught.value) and caught.value.__cause__ is None
+    assert [type(error).__name__ for error in caught.value.failures] == ["ValidationError"]
+
+
 def test_sns_to_lambda_invalid_payload_raises_parse_error():
     handler, _ = collector(Notification)
     with pytest.raises(ParseError):

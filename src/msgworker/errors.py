@@ -23,7 +23,8 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
     │   │                          FIFO group / stream already failed)
     │   └── CircuitOpenError       a circuit breaker is open: the batch stops early
     ├── RecordsFailedError         raised for SNS/EventBridge → Lambda invocations with
-    │                              several failed records, so Lambda retries the event
+    │                              several failed records (or one whose error type cannot
+    │                              be rebuilt payload-free), so Lambda retries the event
     └── DlqError                   (msgworker.dlq) a DLQ list / peek / redrive cannot go ahead
 """
 
@@ -180,8 +181,12 @@ class RecordsFailedError(MsgworkerError):
     """Several records of an SNS or EventBridge → Lambda invocation failed.
 
     These sources have no partial-batch report, so the invocation fails and Lambda's
-    asynchronous retries and on-failure destination apply. With one failed record the
-    record's own exception is raised instead of this one.
+    asynchronous retries and on-failure destination apply. With one failed record its own
+    exception type is raised instead (msgworker's own error as it is; another exception as
+    a new instance of its class with its text withheld, since it may quote the payload),
+    unless that type cannot be rebuilt (a pydantic ``ValidationError``): then this one,
+    whose message names the type and the payload-free summary. ``failures`` keeps the
+    original exceptions, for code that explicitly wants them.
     """
 
     def __init__(self, message: str, *, failures: Sequence[BaseException]):
