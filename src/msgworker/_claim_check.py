@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ._message import Envelope, Fields
+from ._message import Deferred, Envelope, Fields, resolved
 from .errors import ParseError, PayloadMissingError, PayloadUnavailableError
 from .sources import Record, Source
 
@@ -149,12 +149,17 @@ class Claim:
 
         def described(record: Record, inner: tuple[Envelope, ...]) -> Fields:
             fields = describe(record, inner)
-            attributes = fields.get("attributes") or {}
-            fields["attributes"] = {name: attributes[name] for name in attributes if name not in RESERVED_ATTRIBUTES}
+            # Deferred still: attributes that do not decode fail only when read (Message fields stand alone).
+            fields["attributes"] = Deferred(_without_reserved, fields.get("attributes"))
             fields["payload_pointer"] = pointer
             return fields
 
         return described
+
+
+def _without_reserved(attributes: Any) -> dict[str, Any]:
+    attributes = (attributes.compute() if isinstance(attributes, Deferred) else attributes) or {}
+    return {name: attributes[name] for name in attributes if name not in RESERVED_ATTRIBUTES}
 
 
 Claims = dict[int, Claim]
@@ -182,7 +187,10 @@ def find_claims(source: Source, records: Sequence[Record]) -> Claims | None:
             continue
         if pointer is None:
             continue
-        size = declared_size(source.describe(record, inner).get("attributes") or {})
+        try:
+            size = declared_size(resolved(source.describe(record, inner), "attributes") or {})
+        except ParseError:  # an attribute that does not decode: the size is not known, the fetch says
+            size = None
         claims = claims or {}
         claims[index] = Claim(replace(pointer, size=size))
     return claims

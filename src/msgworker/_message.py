@@ -47,6 +47,18 @@ class _Lazy(Generic[T]):
         return value  # type: ignore[return-value]
 
 
+def resolved(fields: Fields, name: str) -> Any:
+    """``fields[name]``, worked out now if it is :class:`Deferred` (its ParseError raised);
+    for code that reads a fields dict directly rather than through a Message.
+
+    Example:
+        >>> resolved({"receive_count": Deferred(int, "2")}, "receive_count")
+        2
+    """
+    value = fields.get(name)
+    return value.compute() if value.__class__ is Deferred else value
+
+
 class Deferred:
     """A Message field worked out when it is first read, not with the others.
 
