@@ -41,6 +41,7 @@ import os
 import threading
 from typing import Any
 
+from . import _warm
 from ._layers import current_invocation
 from .errors import ConfigurationError
 
@@ -176,6 +177,9 @@ def reset() -> None:
     with _lock:
         _clients.clear()
         _session.clear()
+
+
+_warm.on_reset(reset)
 
 
 def _key(service: str, region: str | None) -> tuple[str | None, ...]:

@@ -14,12 +14,14 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from . import _warm
 from ._outcome import BatchResult
 from ._redaction import error_text, traceback_text
 from .errors import NotStartedError, ParseError
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
+FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 
 class LoggerLike(Protocol):
@@ -58,31 +60,74 @@ class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def service_name() -> str:
+    """The service logs and metrics are labelled with: ``POWERTOOLS_SERVICE_NAME``, else the
+    Lambda function's name (``AWS_LAMBDA_FUNCTION_NAME``), else ``"msgworker"``.
+
+    Example:
+        >>> import os
+        >>> os.environ.get(SERVICE_ENV) or os.environ.get(FUNCTION_NAME_ENV) or service_name()
+        'msgworker'
+    """
+    return os.environ.get(SERVICE_ENV) or os.environ.get(FUNCTION_NAME_ENV) or "msgworker"
+
+
 def default_logger() -> LoggerLike:
-    """A Powertools Logger for msgworker's own records, created on first use."""
+    """A Powertools Logger for msgworker's own records, created on first use (so the
+    service name is read then, like every other setting)."""
     global _default_logger
     if _default_logger is None:
         from aws_lambda_powertools import Logger
 
-        _default_logger = Logger(service=os.environ.get(SERVICE_ENV, "msgworker"), logger_handler=_CurrentStdout())
+        # One traceback per failure: the formatted one ("exception"), not also a structured copy.
+        _default_logger = Logger(service=service_name(), logger_handler=_CurrentStdout(), serialize_stacktrace=False)
     return _default_logger
 
 
+def _forget_default_logger() -> None:
+    global _default_logger
+    _default_logger = None
+
+
+_warm.on_reset(_forget_default_logger)
+
+
 class Observer:
-    """Logs each failure once and counts records per source, for one worker."""
+    """Logs each failure once and counts records per source, for one worker.
+
+    Settings come from the environment at the first batch, not when the worker is made
+    (a test or script may set them after importing the handler), and are then kept, as
+    Powertools does: reading them per batch would cost more than the rest of the
+    bookkeeping. ``msgworker.testing.reset()`` makes the next batch read them again.
+    """
 
     def __init__(self, *, logger: LoggerLike | None, metrics: MetricsLike | bool | None, log_payload: bool):
         self._logger = logger
-        # The environment is read once, as Powertools does: per batch it would cost more
-        # than the rest of the bookkeeping.
-        # None means "emit our own EMF if a namespace is configured": settled here to True/False.
-        self._metrics = bool(os.environ.get(METRICS_NAMESPACE_ENV)) if metrics is None else metrics
+        self._metrics_option = metrics
+        # None means "emit our own EMF if a namespace is configured": settled to True/False at first use.
+        self._metrics: MetricsLike | bool | None = metrics
+        self._namespace = "msgworker"
+        self._service = "msgworker"
         self._log_payload = log_payload
+        if metrics is None:
+            _warm.remember(self)
+
+    def reset_warm_state(self) -> None:
+        """Read the settings again at the next batch."""
+        self._metrics = self._metrics_option
+
+    def _settle(self) -> MetricsLike | bool:
+        if self._metrics is None:
+            namespace = os.environ.get(METRICS_NAMESPACE_ENV)
+            self._namespace, self._service = namespace or "msgworker", service_name()
+            self._metrics = bool(namespace)
+        return self._metrics
 
     @property
     def quiet_on_success(self) -> bool:
         """True when a batch without failures needs no logging or metrics at all."""
-        return self._metrics is False
+        metrics = self._metrics
+        return (self._settle() if metrics is None else metrics) is False
 
     @property
     def logger(self) -> LoggerLike:
@@ -128,7 +173,7 @@ class Observer:
             )
 
     def _emit_metrics(self, result: BatchResult, extra: Mapping[str, int] | None) -> None:
-        metrics = self._metrics
+        metrics = self._settle()
         if metrics is False:
             return
         counts = _counts(result)
@@ -147,8 +192,8 @@ class Observer:
 
         assert result.source is not None
         provider = AmazonCloudWatchEMFProvider(
-            namespace=os.environ.get(METRICS_NAMESPACE_ENV, "msgworker"),
-            service=os.environ.get(SERVICE_ENV, "msgworker"),
+            namespace=self._namespace,
+            service=self._service,
         )
         provider.add_dimension(name="source", value=result.source.name)
         for name, value in counts.items():

@@ -117,7 +117,12 @@ class AsyncRunner:
         work = self._gather(records, run_items, key_of, deadline)
         try:
             asyncio.get_running_loop()
+            inside_a_loop = True
         except RuntimeError:
+            inside_a_loop = False
+        # Not inside the except clause: errors the records raise would carry "no running
+        # event loop" as their context, in every traceback logged.
+        if not inside_a_loop:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
             return self._loop.run_until_complete(work)

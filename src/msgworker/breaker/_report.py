@@ -61,8 +61,9 @@ class Reporter:
         if self._logger is None:
             from .._observability import default_logger
 
-            # Powertools' Logger (the default) has info() as well as warning().
-            self._logger = cast(BreakerLogger, default_logger())
+            # Powertools' Logger (the default) has info() as well as warning(). Not kept:
+            # the default logger is made again after msgworker.testing.reset().
+            return cast(BreakerLogger, default_logger())
         return self._logger
 
     def transition(

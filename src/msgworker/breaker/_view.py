@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
+from .. import _warm
 from .._aws_clients import prepare
 from .._layers import Invocation, current_invocation
 from ..errors import ConfigurationError
@@ -80,7 +81,7 @@ class SharedView:
         self.closed_until = -math.inf
         """Calls before this time (``clock`` seconds) run without asking anything: the
         hot path's only test, set whenever a closed snapshot is cached."""
-        self._store = store
+        self._given = self._store = store
         if store is None:
             prepare("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self._snapshot: Snapshot | None = None
@@ -89,6 +90,15 @@ class SharedView:
         self._lock = threading.Lock()  # guards the cached snapshot and pending counts
         self._read_lock = threading.Lock()  # one store read at a time per container
         self._store_lock = threading.Lock()
+        _warm.remember(self)
+
+    def reset_warm_state(self) -> None:
+        """Forget the cached state and the store made on first use (``msgworker.testing.reset()``)."""
+        with self._lock:
+            self._snapshot = None
+            self._read_at = self.closed_until = -math.inf
+            self._local_view = False
+            self._store = self._given
 
     @property
     def store(self) -> BreakerStore:
@@ -96,6 +106,10 @@ class SharedView:
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
+                    memory = _warm.memory_stores()
+                    if memory is not None:
+                        self._store = memory[1]
+                        return self._store
                     table = self.table or os.environ.get(TABLE_ENV)
                     if not table:
                         raise ConfigurationError(

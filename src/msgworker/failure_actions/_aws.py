@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .. import _warm
 from .._aws_clients import aws_client
 from .._layers import Invocation
 from .._observability import LoggerLike, default_logger
@@ -100,6 +101,13 @@ class AwsAccess:
         self._queue_urls: dict[str, str] = {}
         self._warned: set[object] = set()
         self._lock = threading.Lock()
+        _warm.remember(self)
+
+    def reset_warm_state(self) -> None:
+        """Forget resolved queue URLs and the warnings given (``msgworker.testing.reset()``)."""
+        with self._lock:
+            self._queue_urls.clear()
+            self._warned.clear()
 
     @property
     def logger(self) -> LoggerLike:
@@ -140,9 +148,13 @@ class AwsAccess:
         )
         return False
 
-    def call_failed(self, key: object, queue: SqsQueue, code: str, error: BaseException | None, message: str) -> None:
-        """Warn once that an SQS call on ``queue`` failed (``code``), saying what to allow."""
-        self.warn_once(key, message, queue=queue.arn, code=code, error=repr(error) if error is not None else None)
+    def call_failed(
+        self, key: object, queue: SqsQueue, code: str, error: BaseException | None, what: str, allow: str
+    ) -> None:
+        """Warn once that an AWS call on ``queue`` failed (``code``): ``what`` it meant for the
+        records, then the cause, and ``allow`` (the permission to grant) only when the call was
+        denied: a missing credential, module or queue is not fixed by a policy."""
+        self.warn_once(key, failure_text(what, code, error, allow) + " (Logged once per container.)", queue=queue.arn, code=code)
 
     def warn_once(self, key: object, message: str, **extra: object) -> None:
         """Log ``message`` as a warning the first time ``key`` is seen in this container."""
@@ -199,6 +211,38 @@ def chunks(items: Sequence[T], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequence
         yield items[start : start + size]
 
 
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError", "UnauthorizedOperation"})
+"""Error codes AWS answers a call the caller's policies do not allow with."""
+
+
+def is_denied(code: str) -> bool:
+    """Was the call refused for lack of permission (``KMS.AccessDeniedException`` too)?
+
+    Example:
+        >>> is_denied("AccessDenied"), is_denied("KMS.AccessDeniedException"), is_denied("NoCredentialsError")
+        (True, True, False)
+    """
+    return code in DENIED_CODES or code.endswith("AccessDeniedException")
+
+
+def failure_text(what: str, code: str, error: BaseException | None, allow: str) -> str:
+    """One warning for a failed call: what it means, and the cause's own fix.
+
+    Example:
+        >>> failure_text("visibility unchanged", "AccessDenied", None, "sqs:ChangeMessageVisibility")
+        "visibility unchanged (AccessDenied): allow sqs:ChangeMessageVisibility to the function's role."
+        >>> failure_text("visibility unchanged", "NoCredentialsError", Exception("Unable to locate credentials"), "x")
+        'visibility unchanged (NoCredentialsError: Unable to locate credentials).'
+    """
+    if is_denied(code):
+        return f"{what} ({code}): allow {allow} to the function's role."
+    # The cause as botocore or msgworker states it (no payload: AWS error texts name
+    # resources and parameters, never message bodies).
+    detail = str(error) if error is not None else ""
+    cause = f"{code}: {detail}" if detail and detail != code else code
+    return f"{what} ({cause})."
+
+
 def error_code(error: BaseException) -> str:
     """The AWS error code of a botocore ClientError, else the exception's type name."""
     response = getattr(error, "response", None)
@@ -217,6 +261,8 @@ __all__ = [
     "SqsQueue",
     "chunks",
     "error_code",
+    "failure_text",
+    "is_denied",
     "queue_of",
     "receive_count",
     "sqs_failures",

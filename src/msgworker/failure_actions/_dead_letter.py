@@ -26,9 +26,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _warm
 from .._layers import Invocation
 from ..errors import PermanentError
-from ._aws import AwsAccess, Failures, SqsQueue, chunks, error_code, queue_of, receive_count, sqs_failures
+from ._aws import (
+    AwsAccess,
+    Failures,
+    SqsQueue,
+    chunks,
+    error_code,
+    failure_text,
+    queue_of,
+    receive_count,
+    sqs_failures,
+)
 
 ERROR_TYPE_ATTRIBUTE = "msgworker.error_type"
 ERROR_MESSAGE_ATTRIBUTE = "msgworker.error_message"
@@ -209,6 +220,11 @@ class DeadLetterAction:
         self.access = access
         self._explicit = _parse_queue(target.queue) if target.queue is not None else None
         self._redrive_targets: dict[str, SqsQueue | None] = {}
+        _warm.remember(self)
+
+    def reset_warm_state(self) -> None:
+        """Forget the dead-letter queues found (``msgworker.testing.reset()``)."""
+        self._redrive_targets.clear()
 
     def __call__(self, invocation: Invocation, failures: Failures) -> frozenset[int]:
         """Send what qualifies to the DLQ; return the indices SQS confirmed (now resolved)."""
@@ -253,12 +269,18 @@ class DeadLetterAction:
                 QueueUrl=self.access.queue_url(source), AttributeNames=["RedrivePolicy"]
             )
         except Exception as error:  # not cached: a throttled or denied call may work next time
+            code = error_code(error)
             self._no_target(
                 source,
                 "redrive",
-                f"msgworker could not read the RedrivePolicy of {source.name} ({error_code(error)}), so permanent "
-                "failures stay reported failed and SQS moves them after maxReceiveCount receives. Allow "
-                "sqs:GetQueueAttributes on the queue, or",
+                failure_text(
+                    f"msgworker could not read the RedrivePolicy of {source.name}, so permanent failures stay "
+                    "reported failed and SQS moves them after maxReceiveCount receives",
+                    code,
+                    error,
+                    "sqs:GetQueueAttributes on the queue",
+                )
+                + " Or",
             )
             return None
         policy = answer.get("Attributes", {}).get("RedrivePolicy")
@@ -329,9 +351,9 @@ class DeadLetterAction:
             queue,
             code,
             error,
-            f"msgworker could not send permanent failures to the dead-letter queue {queue.name} ({code}); they stay "
-            "reported failed and come back. Allow sqs:SendMessage on the DLQ to the function's role (and "
-            "kms:GenerateDataKey if it uses a customer managed key). (Logged once per container.)",
+            f"msgworker could not send permanent failures to the dead-letter queue {queue.name}; they stay "
+            "reported failed and come back",
+            "sqs:SendMessage on the DLQ (and kms:GenerateDataKey if it uses a customer managed key)",
         )
 
     def _log_too_large(self, letter: _Letter, queue: SqsQueue) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 
 from .._layers import Invocation
 from ..errors import CircuitOpenError
-from ._aws import AwsAccess, Failures, error_code, sqs_failures
+from ._aws import AwsAccess, Failures, error_code, failure_text, sqs_failures
 
 SCHEDULER_ROLE_ENV = "MSGWORKER_SCHEDULER_ROLE_ARN"
 SCHEDULE_GROUP_ENV = "MSGWORKER_SCHEDULE_GROUP"
@@ -218,13 +218,17 @@ class PauseSourceAction:
 
     def _failed(self, invocation: Invocation, pause: _Pause, call: str, error: BaseException) -> None:
         invocation.count("SourcePauseFailed")
-        self.access.error_once(
-            ("pause", call, pause.queue_arn),
-            f"pause_source: {call} failed ({error_code(error)}), so the event source for {pause.queue_arn} keeps "
-            "being polled; its records are still reported failed and kept invisible until the circuit may close. "
-            "Check the function role's permissions (docs/failure-handling.md). (Logged once per container.)",
+        code = error_code(error)
+        text = failure_text(
+            f"pause_source: {call} failed, so the event source for {pause.queue_arn} keeps being polled; its records "
+            "are still reported failed and kept invisible until the circuit may close",
+            code,
             error,
+            f"the {call} call (docs/failure-handling.md lists the permissions)",
         )
+        text += " (Logged once per container.)"
+        # The cause is in the text: a second copy as a traceback would only repeat it.
+        self.access.error_once(("pause", call, pause.queue_arn), text, None, code=code)
 
 
 def _functions_of(context: Any) -> tuple[str, ...]:

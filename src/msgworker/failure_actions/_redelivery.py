@@ -226,9 +226,9 @@ class VisibilityAction:
             queue,
             code,
             error,
-            f"msgworker could not change the visibility timeout of failed messages in {queue.name} ({code}); they "
-            "are still reported failed and come back after the queue's visibility timeout. Allow "
-            "sqs:ChangeMessageVisibility on the queue to the function's role. (Logged once per container.)",
+            f"msgworker could not change the visibility timeout of failed messages in {queue.name}; they are still "
+            "reported failed and come back after the queue's visibility timeout",
+            "sqs:ChangeMessageVisibility on the queue",
         )
 
 

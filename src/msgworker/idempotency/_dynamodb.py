@@ -27,6 +27,7 @@ import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
+from .. import _warm
 from .._aws_clients import POOL_CONNECTIONS, aws_client, botocore, new_client
 from .._redaction import key_digest
 from ..errors import ConfigurationError, IdempotencyInProgressError, IdempotencyStoreError
@@ -303,6 +304,18 @@ def shared_store(table: str | None) -> DynamoDBStore:
         if store is None:
             store = _shared[identity] = DynamoDBStore(table)
         return store
+
+
+def _forget_shared() -> None:
+    with _shared_lock:
+        stores = list(_shared.values())
+        _shared.clear()
+    for store in stores:
+        if store._executor is not None:
+            store._executor.shutdown(wait=False)  # idle threads; calls in flight still finish
+
+
+_warm.on_reset(_forget_shared)
 
 
 __all__ = ["DEFAULT_CONCURRENCY", "TABLE_VARIABLE", "DynamoDBStore", "shared_store"]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import _warm
 from .._aws_clients import prepare as prepare_client
 from .._layers import Batch, Invocation, Item, current_invocation, is_record_call
 from .._message import Message
@@ -101,11 +102,17 @@ class Idempotency:
         self.keys = CallKeys(key, function)
         self.table = table
         self.cache = CompletedCache(options.cache_size)
-        self._store = store
+        self._given = self._store = store
         if store is None:
             prepare_client("dynamodb")  # in Lambda's init phase, not the first batch (docs/decisions/0013)
         self.clock: Callable[[], float] = time.time
         """Wall clock (epoch seconds); leases and expirations are compared across machines."""
+        _warm.remember(self)
+
+    def reset_warm_state(self) -> None:
+        """Forget the warm cache and the store made on first use (``msgworker.testing.reset()``)."""
+        self.cache.clear()
+        self._store = self._given
 
     def __repr__(self) -> str:
         return f"<idempotent {self.name!r}>"
@@ -114,6 +121,10 @@ class Idempotency:
     def store(self) -> IdempotencyStore:
         """The store given, or the process's DynamoDB store for ``table`` (made on first use)."""
         if self._store is None:
+            memory = _warm.memory_stores()
+            if memory is not None:
+                self._store = memory[0]
+                return self._store
             self._store = shared_store(self.table)
             if self.options.name is None:
                 # Not silent: a rename of the function or its module starts a new namespace,
