@@ -25,10 +25,11 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential, wait_random_exponential
 
+from ._checks import exception_types, flag, seconds, whole
 from ._layers import Invocation, current_invocation, current_record, is_async, mark_layer
 from ._message import Message
 from ._redaction import error_text
-from .errors import MsgworkerError
+from .errors import ConfigurationError, MsgworkerError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -179,14 +180,13 @@ class Retry:
         logger: RetryLogger | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            raise ValueError(f"retry(attempts=...) must be a whole number >= 1 (1 = no retry), got {attempts!r}")
-        if not initial > 0:
-            raise ValueError(f"retry(initial=...) must be a positive number of seconds, got {initial!r}")
-        if not maximum >= initial:
-            raise ValueError(f"retry(maximum=...) must be >= initial ({initial}) seconds, got {maximum!r}")
-        if deadline is not None and not deadline > 0:
-            raise ValueError(f"retry(deadline=...) must be a positive number of seconds or None, got {deadline!r}")
+        whole("retry", "attempts", attempts, minimum=1, meaning="calls in all; 1 = no retry")
+        seconds("retry", "initial", initial)
+        seconds("retry", "maximum", maximum)
+        if maximum < initial:
+            raise ConfigurationError(f"retry(maximum=...) must be >= initial ({initial}) seconds, got {maximum!r}")
+        seconds("retry", "deadline", deadline, none="no deadline of its own")
+        flag("retry", "jitter", jitter)
         self.attempts = attempts
         self.on = _exception_types(on)
         if backoff is None:
@@ -362,12 +362,9 @@ retry = Retry
 
 
 def _exception_types(on: object) -> tuple[type[Exception], ...]:
-    types = on if isinstance(on, tuple) else (on,)
-    for kind in types:
-        if not (isinstance(kind, type) and issubclass(kind, Exception)):
-            raise TypeError(f"retry(on=...) takes exception classes (or a tuple of them), got {kind!r}")
+    types: tuple[type[Exception], ...] = exception_types("retry", "on", on, base=Exception)
     if not types:
-        raise ValueError("retry(on=...) needs at least one exception class; use attempts=1 to never retry")
+        raise ConfigurationError("retry(on=...) needs at least one exception class; use attempts=1 to never retry")
     return types
 
 

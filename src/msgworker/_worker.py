@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
+from ._checks import flag, seconds, whole
 from ._claim_check import Claims, delete_payloads, fetch_claims, find_claims
 from ._layers import Batch, Clock, Invocation, Item, _invocation, find_layers, innermost, is_async, positional_arity
 from ._message import Message
@@ -59,10 +60,9 @@ class Worker:
         clock: Clock = time.monotonic,
         delete_payload: bool = False,
     ):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        if timeout_margin < 0:
-            raise ValueError(f"timeout_margin must be >= 0 seconds, got {timeout_margin}")
+        whole("worker", "concurrency", concurrency, minimum=1, meaning="records run at once")
+        seconds("worker", "timeout_margin", timeout_margin, zero=True)
+        flag("worker", "log_payload", log_payload)
         self._function = function
         self.record_function = innermost(function)
         self.model = model
@@ -76,6 +76,10 @@ class Worker:
         # Batch hooks run in the wrappers' order: prepare outermost first (an open circuit
         # outside @idempotent stops the batch before any claim), finish innermost first.
         layers = find_layers(function)
+        for layer in layers:  # the model is known now: an option that cannot work on it fails here, at import
+            check_model = getattr(layer, "check_model", None)
+            if check_model is not None:
+                check_model(model)
         self._prepare = [layer.prepare for layer in layers if hasattr(layer, "prepare")]
         self._finish = [layer.finish for layer in reversed(layers) if hasattr(layer, "finish")]
         self._logger = logger

@@ -8,7 +8,7 @@ decorator) raises, and ``worker`` turns the exception into a decision for that r
     │   ├── ParseError             the payload could not be decoded or validated
     │   ├── IdempotencyKeyReusedError  a key came back with a different payload
     │   └── PayloadMissingError    an offloaded payload's S3 object does not exist
-    ├── ConfigurationError         a setting is missing or points at nothing (a table name)
+    ├── ConfigurationError         a bad option, or a setting missing or pointing at nothing (also a ValueError)
     ├── IdempotencyError           base of the idempotency layer's record failures
     │   ├── IdempotencyInProgressError  another delivery holds the key: retry later
     │   ├── IdempotencyStoreError  the store could not be read or written: not run
@@ -75,10 +75,23 @@ class ParseError(PermanentError):
         self.original = original
 
 
-class ConfigurationError(MsgworkerError):
-    """A setting msgworker needs is missing or points at nothing, such as an unset table
-    environment variable or a table that does not exist. The message names the setting
-    and how to provide it."""
+class ConfigurationError(MsgworkerError, ValueError):
+    """A setting msgworker needs is wrong, missing or points at nothing: a decorator option
+    of the wrong type or value, an idempotency key that is not a field of the worker's
+    model (both raised when the decorator is applied, at import), an unset table
+    environment variable or a table that does not exist (at first use). The message names
+    the setting and how to fix it.
+
+    A ``ValueError`` too, which is what bad options raised before.
+
+    Example:
+        >>> from msgworker import idempotent
+        >>> try:
+        ...     idempotent(key="order_id", ttl="1h")
+        ... except ConfigurationError as error:
+        ...     print(str(error).split(",")[0])
+        idempotent(ttl=...) must be a positive number of seconds (an int or float
+    """
 
 
 class IdempotencyError(MsgworkerError):

@@ -19,8 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
+from .._checks import exception_types, flag, seconds
 from .._layers import Batch, is_async, mark_layer
-from ..errors import PermanentError
+from ..errors import ConfigurationError, PermanentError
 from ._admission import Gate
 from ._machine import Policy, Snapshot
 from ._outcomes import Outcomes
@@ -205,17 +206,22 @@ def circuit_breaker(
         CircuitOpenError
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"circuit_breaker(name) must be a non-empty string naming the dependency, got {name!r}")
-    if not cache_seconds >= 0:
-        raise ValueError(f"circuit_breaker(cache_seconds=...) must be >= 0 seconds, got {cache_seconds!r}")
+        raise ConfigurationError(
+            "circuit_breaker(name) must be a non-empty string naming the dependency (e.g. 'payments-api'), "
+            f"got {name!r}"
+        )
+    seconds("circuit_breaker", "cache_seconds", cache_seconds, zero=True)
+    flag("circuit_breaker", "pause_source", pause_source)
+    if table is not None and (not isinstance(table, str) or not table):
+        raise ConfigurationError(f"circuit_breaker(table=...) must be a table name or None, got {table!r}")
     policy = Policy(
         failure_threshold=failure_threshold,
         recovery_timeout=recovery_timeout,
         half_open_probes=half_open_probes,
         failure_window=failure_window,
     )
-    on_types = _exception_types("on", on)
-    ignore_types = _exception_types("ignore", ignore) if ignore else ()
+    on_types = exception_types("circuit_breaker", "on", on)
+    ignore_types = exception_types("circuit_breaker", "ignore", ignore) if ignore else ()
     view = SharedView(
         name,
         policy,
@@ -230,14 +236,6 @@ def circuit_breaker(
         Gate(view, pause_source=pause_source),
         Outcomes(view, on=on_types, ignore=ignore_types),
     )
-
-
-def _exception_types(option: str, value: object) -> tuple[type[BaseException], ...]:
-    types = value if isinstance(value, tuple) else (value,)
-    for kind in types:
-        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-            raise TypeError(f"circuit_breaker({option}=...) takes exception classes (or a tuple of them), got {kind!r}")
-    return types
 
 
 __all__ = ["CircuitBreaker", "ExceptionTypes", "circuit_breaker"]

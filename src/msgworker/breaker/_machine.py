@@ -24,6 +24,8 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
+from .._checks import seconds, whole
+
 
 class CircuitState(enum.Enum):
     """Where a breaker is."""
@@ -76,22 +78,11 @@ class Policy:
     """Seconds a failure window lasts from its first failure; ``None``: ``recovery_timeout``."""
 
     def __post_init__(self) -> None:
-        for field, value in (
-            ("failure_threshold", self.failure_threshold),
-            ("half_open_probes", self.half_open_probes),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"circuit_breaker({field}=...) must be a whole number >= 1, got {value!r}")
-        if not self.recovery_timeout > 0:
-            raise ValueError(
-                "circuit_breaker(recovery_timeout=...) must be a positive number of seconds, "
-                f"got {self.recovery_timeout!r}"
-            )
+        whole("circuit_breaker", "failure_threshold", self.failure_threshold, minimum=1)
+        whole("circuit_breaker", "half_open_probes", self.half_open_probes, minimum=1)
+        seconds("circuit_breaker", "recovery_timeout", self.recovery_timeout)
+        seconds("circuit_breaker", "failure_window", self.failure_window, none="the recovery_timeout")
         window = self.recovery_timeout if self.failure_window is None else self.failure_window
-        if not window > 0:
-            raise ValueError(
-                f"circuit_breaker(failure_window=...) must be a positive number of seconds, got {window!r}"
-            )
         object.__setattr__(self, "recovery_timeout", float(self.recovery_timeout))
         object.__setattr__(self, "failure_window", float(window))
 

@@ -154,7 +154,9 @@ class AwsAccess:
         """Warn once that an AWS call on ``queue`` failed (``code``): ``what`` it meant for the
         records, then the cause, and ``allow`` (the permission to grant) only when the call was
         denied: a missing credential, module or queue is not fixed by a policy."""
-        self.warn_once(key, failure_text(what, code, error, allow) + " (Logged once per container.)", queue=queue.arn, code=code)
+        self.warn_once(
+            key, failure_text(what, code, error, allow) + " (Logged once per container.)", queue=queue.arn, code=code
+        )
 
     def warn_once(self, key: object, message: str, **extra: object) -> None:
         """Log ``message`` as a warning the first time ``key`` is seen in this container."""

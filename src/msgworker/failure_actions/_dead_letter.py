@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import _warm
 from .._layers import Invocation
-from ..errors import PermanentError
+from ..errors import ConfigurationError, PermanentError
 from ._aws import (
     AwsAccess,
     Failures,
@@ -96,7 +96,7 @@ class DeadLetter:
         if self.queue is not None:
             _parse_queue(self.queue)
         if not self.on or not all(isinstance(kind, type) and issubclass(kind, BaseException) for kind in self.on):
-            raise TypeError(f"DeadLetter(on=...) takes a tuple of exception types, got {self.on!r}")
+            raise ConfigurationError(f"DeadLetter(on=...) takes a tuple of exception types, got {self.on!r}")
 
 
 def _parse_queue(queue: str) -> SqsQueue:
@@ -105,7 +105,7 @@ def _parse_queue(queue: str) -> SqsQueue:
             return SqsQueue.from_url(queue)
         return SqsQueue.from_arn(queue)
     except ValueError as error:
-        raise ValueError(
+        raise ConfigurationError(
             f"dead-letter queue {queue!r} is neither an SQS queue URL nor an SQS queue ARN: {error}"
         ) from None
 
@@ -126,7 +126,7 @@ def dead_letter_option(option: object) -> DeadLetter | None:
         return DeadLetter(option)
     if isinstance(option, DeadLetter):
         return option
-    raise TypeError(
+    raise ConfigurationError(
         f"worker(dead_letter=...) takes True (the queue's RedrivePolicy target), a queue URL or ARN, or "
         f"DeadLetter(...), got {option!r}"
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._layers import Invocation
-from ..errors import CircuitOpenError, NotStartedError
+from ..errors import CircuitOpenError, ConfigurationError, NotStartedError
 from ._aws import AwsAccess, Failures, SqsQueue, chunks, error_code, queue_of, receive_count, sqs_failures
 
 MAX_VISIBILITY_TIMEOUT = 43_200
@@ -74,11 +74,11 @@ class RedeliveryBackoff:
 
     def __post_init__(self) -> None:
         if not (self.base > 0 and math.isfinite(self.base)):
-            raise ValueError(f"RedeliveryBackoff base must be a positive number of seconds, got {self.base!r}")
+            raise ConfigurationError(f"RedeliveryBackoff base must be a positive number of seconds, got {self.base!r}")
         if not (self.factor >= 1 and math.isfinite(self.factor)):
-            raise ValueError(f"RedeliveryBackoff factor must be at least 1, got {self.factor!r}")
+            raise ConfigurationError(f"RedeliveryBackoff factor must be at least 1, got {self.factor!r}")
         if not self.base <= self.cap <= MAX_VISIBILITY_TIMEOUT:
-            raise ValueError(
+            raise ConfigurationError(
                 f"RedeliveryBackoff cap must be between base ({self.base}) and {MAX_VISIBILITY_TIMEOUT} s "
                 f"(SQS keeps a message invisible for at most 12 hours), got {self.cap!r}"
             )
@@ -113,7 +113,7 @@ def redelivery_policy(option: object) -> Redelivery | None:
     if callable(option):
         policy: Redelivery = option
         return policy
-    raise TypeError(
+    raise ConfigurationError(
         f"worker(redelivery=...) takes True, a RedeliveryBackoff(...) or a function of the receive count "
         f"returning seconds, got {option!r}"
     )

@@ -129,8 +129,8 @@ class field:
     path: str
 
     def __post_init__(self) -> None:
-        if not self.path or any(not part for part in self.path.split(".")):
-            raise ValueError(
+        if not isinstance(self.path, str) or not self.path or any(not part for part in self.path.split(".")):
+            raise ConfigurationError(
                 f"idempotency key path {self.path!r} is not a field name or dotted path like 'customer.id'"
             )
 
@@ -195,6 +195,33 @@ class CallKeys:
             else:
                 self._path = field(spec)
         self._key_takes_message = callable(spec) and (positional_arity(spec) or 1) >= 2
+        positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._payload_parameter = positional[0] if positional else None
+
+    def check_model(self, model: Any) -> None:
+        """Refuse, when ``worker`` wraps the function, a key path the payloads of ``model``
+        cannot have: it would fail every record at run time (and with
+        ``dead_letter=True`` send every one to the DLQ).
+
+        Example:
+            >>> from pydantic import BaseModel
+            >>> class Order(BaseModel):
+            ...     order_id: str
+            >>> CallKeys("payment_id", lambda order: None).check_model(Order)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            msgworker.errors.ConfigurationError: idempotent(key='payment_id'): Order has no field 'payment_id' ...
+        """
+        spec = self._spec
+        if not isinstance(spec, str):
+            return
+        if self._root is None:
+            path = spec
+        elif self._root == self._payload_parameter and self._path is not None:
+            path = self._path.path
+        else:
+            return  # the key is a whole argument, or a path into one that is not the payload
+        check_path(model, path, spec)
 
     def of_record(self, payload: Any, message: Message | None) -> tuple[str, str]:
         """The key and payload hash of a record function called by ``worker``."""
@@ -244,6 +271,71 @@ class CallKeys:
                 f"idempotency key {self._path.path!r} is read from the first argument, and the call passed none"
             )
         return self._path(args[0])
+
+
+def check_path(model: Any, path: str, spec: str) -> None:
+    """Raise :class:`~msgworker.errors.ConfigurationError` when ``path`` names a field that
+    payloads parsed as ``model`` cannot have. Types whose fields are not known (``None``:
+    any JSON, ``dict``, ``Any``, unions) are not checked."""
+    current, walked = model, []
+    for part in path.split("."):
+        fields = _fields_of(current)
+        if fields is None or (part not in fields and _has_attribute(current, part)):
+            return  # not knowable here, or a property / computed attribute of the class
+        walked.append(part)
+        if part not in fields:
+            where = _type_name(model) if len(walked) == 1 else f"{_type_name(current)} (at {'.'.join(walked[:-1])!r})"
+            known = f"its fields: {', '.join(fields)}" if fields else "it has no fields"
+            raise ConfigurationError(
+                f"idempotent(key={spec!r}): {where} has no field {part!r} ({known}). Name a field of the payload "
+                "(a dotted path for a nested one, e.g. key='customer.id'), or pass key= a callable taking the payload"
+            )
+        current = fields[part]
+
+
+def _unwrap(kind: Any) -> Any:
+    """``X`` for ``Annotated[X, ...]`` and ``X | None``; other unions stay as they are."""
+    import types
+    import typing
+
+    origin = typing.get_origin(kind)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(kind)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        others = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _unwrap(others[0]) if len(others) == 1 else kind
+    return kind
+
+
+def _fields_of(kind: Any) -> dict[str, Any] | None:
+    """The fields (name → type) of a payload type, ``{}`` for scalars, ``None`` when unknown."""
+    import dataclasses
+    import typing
+
+    kind = _unwrap(kind)
+    if not isinstance(kind, type):
+        return None
+    fields_of_model = getattr(kind, "model_fields", None)
+    if isinstance(fields_of_model, dict):  # a pydantic model
+        return {name: info.annotation for name, info in fields_of_model.items()}
+    if typing.is_typeddict(kind) or dataclasses.is_dataclass(kind):
+        try:
+            return typing.get_type_hints(kind)
+        except Exception:  # an annotation that does not resolve: not checked
+            return None
+    if kind in (str, bytes, int, float, bool):
+        return {}
+    return None
+
+
+def _has_attribute(kind: Any, name: str) -> bool:
+    kind = _unwrap(kind)
+    return isinstance(kind, type) and hasattr(kind, name)
+
+
+def _type_name(kind: Any) -> str:
+    kind = _unwrap(kind)
+    return getattr(kind, "__qualname__", None) or repr(kind)
 
 
 def arguments_hash(arguments: Mapping[str, Any]) -> str:
@@ -324,6 +416,7 @@ __all__ = [
     "arguments_hash",
     "canonical_json",
     "check_key",
+    "check_path",
     "default_name",
     "field",
     "key_text",

@@ -117,6 +117,10 @@ class Idempotency:
     def __repr__(self) -> str:
         return f"<idempotent {self.name!r}>"
 
+    def check_model(self, model: Any) -> None:
+        """Called by ``worker`` with its model: refuse a key path its payloads cannot have."""
+        self.keys.check_model(model)
+
     @property
     def store(self) -> IdempotencyStore:
         """The store given, or the process's DynamoDB store for ``table`` (made on first use)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import ConfigurationError
 
 
-class InvalidPatternError(ValueError, ConfigurationError):
+class InvalidPatternError(ConfigurationError):  # a ValueError through ConfigurationError
     """An event pattern or filter policy that AWS would refuse, raised when it is built.
 
     ``where`` is the path of the offending part inside the pattern (``detail.total[0]``,

@@ -38,7 +38,9 @@ _STREAMS = {"aws:kinesis": ("kinesis", KINESIS), "aws:dynamodb": ("dynamodb", DY
 
 def check_envelope(envelope: str) -> str:
     if envelope not in ENVELOPES:
-        raise ValueError(f"envelope={envelope!r} is not one of {', '.join(ENVELOPES)}")
+        from ..errors import ConfigurationError  # a ValueError too
+
+        raise ConfigurationError(f"worker(envelope=...) must be one of {', '.join(ENVELOPES)}, got {envelope!r}")
     return envelope
 
 
