@@ -320,7 +320,7 @@ def test_options_are_checked_when_decorating() -> None:
         circuit_breaker("payments", half_open_probes=0)
     with pytest.raises(ValueError, match="cache_seconds"):
         circuit_breaker("payments", cache_seconds=-1)
-    with pytest.raises(TypeError, match="exception classes"):
+    with pytest.raises(ConfigurationError, match="exception classes"):
         circuit_breaker("payments", on="ConnectionError")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="name"):
         circuit_breaker("")

@@ -22,7 +22,7 @@ from esm_emulator import (
 from pydantic import BaseModel, Field
 
 from msgworker import worker
-from msgworker.errors import IdempotencyKeyReusedError, PermanentError
+from msgworker.errors import ConfigurationError, IdempotencyKeyReusedError, PermanentError
 from msgworker.failure_actions import (
     ERROR_MESSAGE_ATTRIBUTE,
     ERROR_TYPE_ATTRIBUTE,
@@ -131,7 +131,9 @@ def test_a_failing_send_leaves_the_message_in_its_queue(aws: LocalAws, capsys: p
 
     warnings = [line for line in log_lines(capsys.readouterr().out) if "dead-letter queue" in line["message"]]
     assert len(warnings) == 1, "warned once per container, not per batch"
-    assert "sqs:SendMessage" in warnings[0]["message"]
+    # The cause is a missing queue, not a missing permission: the warning says which.
+    assert "NonExistentQueue" in warnings[0]["message"]
+    assert "allow sqs:SendMessage" not in warnings[0]["message"]
 
 
 def test_a_bogus_dead_letter_queue_leaves_the_record_failed(aws: LocalAws) -> None:
@@ -260,11 +262,11 @@ def test_dead_letter_option_forms() -> None:
     custom = DeadLetter(on=(ValueError,))
     for on in (True, "arn:aws:sqs:eu-west-1:123456789012:dlq", "https://sqs.eu-west-1.amazonaws.com/1/dlq", custom):
         assert actions(on)[0] == "DeadLetterAction", "dead-lettering runs first"
-    with pytest.raises(TypeError, match=r"worker\(dead_letter=...\) takes True"):
+    with pytest.raises(ConfigurationError, match=r"worker\(dead_letter=...\) takes True"):
         worker(dead_letter=42)(lambda payload: None)
     with pytest.raises(ValueError, match="neither an SQS queue URL nor an SQS queue ARN"):
         DeadLetter("arn:aws:sns:us-east-1:123456789012:topic")
-    with pytest.raises(TypeError, match="tuple of exception types"):
+    with pytest.raises(ConfigurationError, match="tuple of exception types"):
         DeadLetter(on=("ValueError",))  # type: ignore[arg-type]
 
 

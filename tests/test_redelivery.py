@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -27,9 +28,10 @@ from esm_emulator import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from msgworker import _aws_clients as aws_clients
 from msgworker import retry, worker
 from msgworker._layers import Invocation
-from msgworker.errors import CircuitOpenError, NotStartedError, PermanentError
+from msgworker.errors import CircuitOpenError, ConfigurationError, NotStartedError, PermanentError
 from msgworker.failure_actions import MAX_VISIBILITY_TIMEOUT, RedeliveryBackoff, failure_actions
 from msgworker.failure_actions._redelivery import VISIBILITY_LIMIT, visibility_seconds
 from msgworker.sources import detect
@@ -110,9 +112,9 @@ def test_redelivery_option_forms() -> None:
 
     for option in (None, False, True, RedeliveryBackoff(base=5), fixed):
         failure_actions(redelivery=option)  # accepted
-    with pytest.raises(TypeError, match=r"worker\(redelivery=...\) takes True, a RedeliveryBackoff"):
+    with pytest.raises(ConfigurationError, match=r"worker\(redelivery=...\) takes True, a RedeliveryBackoff"):
         failure_actions(redelivery="fast")
-    with pytest.raises(TypeError, match="redelivery"):
+    with pytest.raises(ConfigurationError, match="redelivery"):
         worker(redelivery=5)(lambda payload: None)
 
 
@@ -364,7 +366,34 @@ def test_a_failed_change_leaves_the_record_failed_and_warns_once_per_container(
     assert len(warnings) == 1
     assert warnings[0]["level"] == "WARNING"
     assert "ReceiptHandleIsInvalid" in warnings[0]["message"]
-    assert "sqs:ChangeMessageVisibility" in warnings[0]["message"]
+    # Not a permission problem, so no advice to grant one.
+    assert "allow sqs:ChangeMessageVisibility" not in warnings[0]["message"]
+
+
+def test_a_denied_change_says_which_permission_to_grant(aws: LocalAws, capsys: pytest.CaptureFixture[str]) -> None:
+    # moto does not enforce IAM: a before-call hook answers as SQS does for a role without
+    # the permission (403 AccessDenied).
+    queue = create_queue_pair(aws, queue_name("denied"), visibility_timeout=30)
+    name = queue.arn.rsplit(":", 1)[1]
+
+    def deny(model: Any, **_: Any) -> Any:
+        if model.name == "ChangeMessageVisibilityBatch":
+            error = {"Code": "AccessDenied", "Message": "not authorized to perform sqs:ChangeMessageVisibility"}
+            return SimpleNamespace(status_code=403), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return None
+
+    aws_clients.reset()
+    aws_clients.session().register("before-call.sqs", deny)
+
+    @worker(redelivery=True)
+    def handler(payload: Any) -> None:
+        raise ConnectionError("down")
+
+    capsys.readouterr()
+    handler(sqs_event(["{}"], queue=name), LambdaContext())
+    warnings = [line for line in log_lines(capsys.readouterr().out) if "visibility timeout" in line.get("message", "")]
+    assert len(warnings) == 1
+    assert "(AccessDenied): allow sqs:ChangeMessageVisibility on the queue" in warnings[0]["message"]
 
 
 def test_an_unreachable_endpoint_leaves_the_record_failed_and_warns_once(

@@ -13,7 +13,7 @@ from tenacity import wait_fixed
 
 from msgworker import Message, PermanentError, Retry, retry, worker
 from msgworker._layers import Invocation, current_invocation, find_layers
-from msgworker.errors import CircuitOpenError, IdempotencyInProgressError
+from msgworker.errors import CircuitOpenError, ConfigurationError, IdempotencyInProgressError
 from msgworker.testing import LambdaContext, ManualClock, sqs_event, sqs_record
 
 
@@ -266,7 +266,7 @@ def test_retry_is_a_layer_with_the_function_behind_it() -> None:
 def test_options_are_checked_when_decorating() -> None:
     with pytest.raises(ValueError, match="attempts"):
         retry(attempts=0)
-    with pytest.raises(TypeError, match="exception classes"):
+    with pytest.raises(ConfigurationError, match="exception classes"):
         retry(on="ConnectionError")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="maximum"):
         retry(initial=2.0, maximum=1.0)

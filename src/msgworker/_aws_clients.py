@@ -62,6 +62,7 @@ INSTALL_HINT = (
 )
 
 _clients: dict[tuple[str | None, ...], Any] = {}
+_send_hooks: list[Any] = []  # ``before-send`` handlers every new session gets (msgworker.testing's guard)
 _session: list[Any] = []  # the botocore session, made once (loading its data files costs milliseconds)
 _lock = threading.Lock()
 
@@ -213,8 +214,27 @@ def _create(
 
 def _session_locked() -> Any:
     if not _session:
-        _session.append(botocore("session").get_session())
+        made = botocore("session").get_session()
+        for hook in _send_hooks:
+            made.register("before-send", hook)
+        _session.append(made)
     return _session[0]
+
+
+def set_send_hook(hook: Any) -> None:
+    """Have every client made from now on call ``hook`` before each request (botocore's
+    ``before-send`` event; ``None`` removes it). The clients already made are forgotten.
+    ``msgworker.testing`` keeps tests from reaching real AWS this way.
+
+    Example:
+        >>> set_send_hook(None)
+    """
+    with _lock:
+        _send_hooks.clear()
+        if hook is not None:
+            _send_hooks.append(hook)
+        _clients.clear()
+        _session.clear()
 
 
 class _RetryInTime:
@@ -282,4 +302,5 @@ __all__ = [
     "prepare",
     "reset",
     "session",
+    "set_send_hook",
 ]

@@ -23,6 +23,14 @@ strictly increase across calls, as AWS guarantees within a FIFO group, shard or 
 
 The factories live in one private module per source, mirroring ``msgworker.sources``; import them
 from here. ``local_aws`` starts a moto server and imports boto3 and moto only when called.
+
+Isolation: :func:`reset` makes the process look like a new Lambda container (no cached AWS
+client, store, warm cache or breaker state); :func:`use_memory_stores` keeps every
+``@idempotent`` and ``@circuit_breaker`` state in memory; :func:`guard_real_aws` stops
+msgworker's clients from reaching real AWS. ``pip install "msgworker[testing]"`` also
+installs a pytest plugin that does all of this around every test and offers the fixtures
+``lambda_context``, ``memory_stores``, ``local_aws`` and ``local_aws_server``
+(``msgworker.testing._plugin``).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, MessageAttributeValue
 from ._context import LambdaContext, ManualClock
 from ._dynamodb import dynamodb_event, dynamodb_record, to_dynamodb_json
 from ._eventbridge import eventbridge_event, eventbridge_to_sqs_event
+from ._isolation import MemoryStores, guard_real_aws, memory_stores, reset, use_aws_stores, use_memory_stores
 from ._kinesis import kinesis_event, kinesis_record
 from ._local_aws import LocalAws, local_aws
 from ._sns import sns_envelope, sns_event, sns_record, sns_to_sqs_event
@@ -56,15 +65,19 @@ __all__ = [
     "LambdaContext",
     "LocalAws",
     "ManualClock",
+    "MemoryStores",
     "MessageAttributeValue",
     "dynamodb_event",
     "dynamodb_record",
     "eventbridge_event",
     "eventbridge_to_sqs_event",
+    "guard_real_aws",
     "kinesis_event",
     "kinesis_record",
     "local_aws",
     "local_stack",
+    "memory_stores",
+    "reset",
     "sns_envelope",
     "sns_event",
     "sns_record",
@@ -72,4 +85,6 @@ __all__ = [
     "sqs_event",
     "sqs_record",
     "to_dynamodb_json",
+    "use_aws_stores",
+    "use_memory_stores",
 ]
