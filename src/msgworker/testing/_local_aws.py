@@ -204,9 +204,18 @@ def _table_environment(template_path: Path) -> dict[str, str]:
     return {variable: next(iter(names)) for variable, names in values.items() if len(names) == 1}
 
 
+_table_users: dict[str, int] = {}
+"""How many running endpoints use each table: moto keeps one state per process, so two
+endpoints started from one template (a session fixture and a test's own) share its tables."""
+
+
 def _delete_tables(aws: LocalAws) -> None:
     dynamodb = aws.client("dynamodb")
     for name in aws.tables:
+        _table_users[name] -= 1
+        if _table_users[name]:
+            continue
+        del _table_users[name]
         with suppress(dynamodb.exceptions.ResourceNotFoundException):  # deleted by the code under test
             dynamodb.delete_table(TableName=name)
 
@@ -224,6 +233,10 @@ def _create_tables(aws: LocalAws, template_path: Path) -> tuple[str, ...]:
         name = physical_name(template, logical_id)
         if "KeySchema" not in properties or "AttributeDefinitions" not in properties:
             raise ValueError(f"table {logical_id} in {template_path} needs KeySchema and AttributeDefinitions")
+        if _table_users.get(name):  # another running endpoint made it: the same table here
+            _table_users[name] += 1
+            created.append(name)
+            continue
         dynamodb.create_table(
             TableName=name,
             AttributeDefinitions=properties["AttributeDefinitions"],
@@ -236,5 +249,6 @@ def _create_tables(aws: LocalAws, template_path: Path) -> tuple[str, ...]:
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
+        _table_users[name] = 1
         created.append(name)
     return tuple(created)
