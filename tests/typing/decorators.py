@@ -7,14 +7,25 @@ Each ``assert_type`` is checked statically by mypy; ``tests/test_typing_forms.py
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, assert_type
 
 from pydantic import BaseModel
 
-from msgworker import Message, Worker, circuit_breaker, idempotent, retry, worker
+from msgworker import BatchResult, CircuitBreaker, Message, Retry, Worker, circuit_breaker, idempotent, retry, worker
 from msgworker.breaker import InMemoryStore as BreakerMemory
 from msgworker.idempotency import InMemoryStore
+from msgworker.testing import (
+    LambdaContext,
+    LocalAws,
+    MemoryStores,
+    guard_real_aws,
+    local_aws,
+    memory_stores,
+    reset,
+    use_aws_stores,
+    use_memory_stores,
+)
 
 
 class Order(BaseModel):
@@ -48,8 +59,22 @@ def forms() -> None:
     def handler(order: Order, message: Message) -> None: ...
 
     assert_type(handler, Worker)
-    handler.run({"Records": []})
+    assert_type(handler.run({"Records": []}), BatchResult)
+    assert_type(handler({"Records": []}, LambdaContext()), dict[str, Any] | None)
+    assert_type(handler.record_function, Callable[..., Any])
     assert callable(handler.record_function)
+
+    # The decorator itself, before it is applied: a model class is not taken for a function.
+    assert_type(worker(Order), Callable[[Callable[..., Any]], Worker])
+    assert_type(worker(Order, redelivery=True, dead_letter=True), Callable[[Callable[..., Any]], Worker])
+    assert_type(circuit_breaker("payments-api", store=BreakerMemory()), CircuitBreaker)
+    assert_type(retry(attempts=2), Retry)
+
+    @worker(Order)
+    @idempotent()
+    async def bare_idempotent(order: Order) -> None: ...
+
+    assert_type(bare_idempotent, Worker)
 
     # (A payload typed Any would make mypy's overload choice Any: a user's real type is not.)
     @worker
@@ -68,6 +93,20 @@ def forms() -> None:
     assert_type(numbers, Worker)
 
 
+def testing_api() -> None:
+    """The test kit's public forms (not run: local_aws would start a server)."""
+    assert_type(use_memory_stores(), MemoryStores)
+    assert_type(use_aws_stores(), None)
+    with local_aws("template.yaml", apply=True) as aws:
+        assert_type(aws, LocalAws)
+        assert_type(aws.environment, dict[str, str])
+    assert_type(reset(), None)
+    assert_type(guard_real_aws(False), None)
+    with memory_stores() as stores:
+        assert_type(stores.idempotency, InMemoryStore)
+        assert_type(stores.breaker, BreakerMemory)
+
+
 def mistakes() -> None:
     """Never run: each line must be a type error (strict mode flags an unused ignore)."""
     worker(Order, concurrncy=4)  # type: ignore[call-overload]
@@ -76,3 +115,4 @@ def mistakes() -> None:
     guarded("c-1")  # type: ignore[call-arg]
     once = idempotent(key="customer", name="charge", store=InMemoryStore())(charge)
     once("c-1", amount="five")  # type: ignore[arg-type]
+    local_aws("template.yaml", True)  # type: ignore[call-arg]
