@@ -312,13 +312,16 @@ def _fields_of(kind: Any) -> dict[str, Any] | None:
     import dataclasses
     import typing
 
+    import typing_extensions
+
     kind = _unwrap(kind)
     if not isinstance(kind, type):
         return None
     fields_of_model = getattr(kind, "model_fields", None)
     if isinstance(fields_of_model, dict):  # a pydantic model
         return {name: info.annotation for name, info in fields_of_model.items()}
-    if typing.is_typeddict(kind) or dataclasses.is_dataclass(kind):
+    # typing_extensions.TypedDict (what pydantic wants before Python 3.12) is not typing's.
+    if typing_extensions.is_typeddict(kind) or dataclasses.is_dataclass(kind):
         try:
             return typing.get_type_hints(kind)
         except Exception:  # an annotation that does not resolve: not checked
