@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from msgworker import ConfigurationError, idempotent, worker
+from msgworker import ConfigurationError, idempotent, retry, worker
 from msgworker.testing import LambdaContext, local_aws, reset, sqs_event
 
 
@@ -111,3 +111,22 @@ def test_a_missing_table_is_named_by_its_name(monkeypatch: pytest.MonkeyPatch) -
         error = handler.run(sqs_event([{"id": "k-1"}])).failures[0].error
     assert isinstance(error, ConfigurationError)
     assert str(error).startswith("idempotency table 'shop-idempotency' does not exist")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_retried_failure_logs_the_last_attempts_traceback_only(
+    asynchronous: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail(payload: Any) -> None:
+        raise ConnectionError("down")
+
+    async def fail_async(payload: Any) -> None:
+        raise ConnectionError("down")
+
+    function: Any = fail_async if asynchronous else fail
+    handler = worker(retry(attempts=3, on=(ConnectionError,), initial=0.001, maximum=0.001)(function))
+    (failure,) = handler.run(sqs_event(["{}"])).failures
+    assert failure.error.__context__ is None
+    logged = failure_log(capsys, handler)["exception"]
+    assert logged.count("Traceback (most recent call last)") == 1
+    assert "During handling of the above exception" not in logged

@@ -237,7 +237,10 @@ class Retry:
                 except on as error:
                     if not retries(error):
                         raise
-                    return await self._again_async(error, started, lambda: call_async(*args, **kwargs))
+                    first = error
+                # Out of the except clause: the later attempts' errors would carry this one as
+                # their context ("During handling of the above exception..." in every log).
+                return await self._again_async(first, started, lambda: call_async(*args, **kwargs))
 
             wrapper = async_wrapper
         else:
@@ -250,7 +253,8 @@ class Retry:
                 except on as error:
                     if not retries(error):
                         raise
-                    return self._again(error, started, lambda: function(*args, **kwargs))
+                    first = error
+                return self._again(first, started, lambda: function(*args, **kwargs))  # (see async_wrapper)
 
             wrapper = sync_wrapper
         mark_layer(wrapper, self)
