@@ -123,16 +123,36 @@ def test_state_outlives_a_table_until_reset_forgets_the_warm_container() -> None
 
 
 def test_moto_serves_one_request_at_a_time_while_local_aws_runs() -> None:
-    # DynamoDB applies conditional writes atomically; moto's threaded server only does
-    # when requests are serialised, which local_aws does for as long as it runs.
-    from moto.core.responses import BaseResponse
+    # DynamoDB applies conditional writes atomically; moto's threaded server only does when
+    # requests are serialised, which local_aws does while any runs. A fresh interpreter:
+    # this process has servers of its own running.
+    code = (
+        "from moto.core.responses import BaseResponse\n"
+        "from msgworker.testing import local_aws\n"
+        "before = BaseResponse.call_action\n"
+        "def serialised(): return getattr(BaseResponse.call_action, 'serialised_by_msgworker', False)\n"
+        "print(serialised())\n"
+        "with local_aws():\n"
+        "    print(serialised())\n"
+        "    with local_aws():\n"
+        "        print(serialised())\n"
+        "    print(serialised())\n"
+        "print(serialised(), BaseResponse.call_action is before)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True", "True", "True", "False", "True"]
 
-    before = BaseResponse.call_action
-    with local_aws():
-        assert BaseResponse.call_action is not before
-        with local_aws():
-            assert BaseResponse.call_action is not before
-    assert BaseResponse.call_action is before
+
+def test_a_moto_mock_in_an_earlier_test_does_not_take_the_sessions_tables(
+    local_aws_server: LocalAws, request: pytest.FixtureRequest
+) -> None:
+    from moto import mock_aws
+
+    with mock_aws():  # leaving it resets all of moto's state in the process
+        pass
+    assert "IdempotencyTable" not in local_aws_server.client("dynamodb").list_tables()["TableNames"]
+    aws = request.getfixturevalue("local_aws")  # as the next test asking for it would
+    assert {"IdempotencyTable", "BreakerTable"} <= set(aws.client("dynamodb").list_tables()["TableNames"])
 
 
 # -- in-memory stores ------------------------------------------------------------------------

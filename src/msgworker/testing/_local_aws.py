@@ -37,6 +37,8 @@ class LocalAws:
     endpoint_url: str
     tables: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
+    template: Path | None = None
+    """The template the tables come from."""
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` at this endpoint."""
@@ -56,7 +58,9 @@ class LocalAws:
         plugin calls it after every test while this endpoint runs. Other tables keep
         what a session fixture put in them."""
         dynamodb = self.client("dynamodb")
-        for name in {self.environment.get(variable) for variable in TABLE_VARIABLES} - {None}:
+        for name in sorted(
+            {self.environment[variable] for variable in TABLE_VARIABLES if variable in self.environment}
+        ):
             with suppress(dynamodb.exceptions.ResourceNotFoundException):  # deleted by the code under test
                 for page in dynamodb.get_paginator("scan").paginate(TableName=name, ProjectionExpression="id"):
                     for item in page.get("Items", []):
@@ -124,7 +128,7 @@ def local_aws(template: str | Path | None = None, *, apply: bool = False) -> Ite
             if template is not None:
                 path = Path(template)
                 environment.update(_table_environment(path))
-                aws = LocalAws(endpoint, _create_tables(aws, path), environment)
+                aws = LocalAws(endpoint, _create_tables(aws, path), environment, path)
             _running.append(aws)
             try:
                 with _applied(environment) if apply else nullcontext():
@@ -172,6 +176,8 @@ def _one_request_at_a_time() -> Iterator[None]:
             def call_action(self: Any) -> Any:
                 with lock:
                     return original(self)
+
+            call_action.serialised_by_msgworker = True  # type: ignore[attr-defined]
 
             BaseResponse.call_action = call_action  # type: ignore[method-assign]
             _serialised.extend([original, 0])
@@ -233,22 +239,40 @@ def _create_tables(aws: LocalAws, template_path: Path) -> tuple[str, ...]:
         name = physical_name(template, logical_id)
         if "KeySchema" not in properties or "AttributeDefinitions" not in properties:
             raise ValueError(f"table {logical_id} in {template_path} needs KeySchema and AttributeDefinitions")
-        if _table_users.get(name):  # another running endpoint made it: the same table here
-            _table_users[name] += 1
-            created.append(name)
-            continue
+        _create_table(dynamodb, name, properties)
+        _table_users[name] = _table_users.get(name, 0) + 1
+        created.append(name)
+    return tuple(created)
+
+
+def _create_table(dynamodb: Any, name: str, properties: Mapping[str, Any]) -> None:
+    """Create the table unless it exists (made by another running endpoint: the same one here)."""
+    try:
         dynamodb.create_table(
             TableName=name,
             AttributeDefinitions=properties["AttributeDefinitions"],
             KeySchema=properties["KeySchema"],
             BillingMode="PAY_PER_REQUEST",
         )
-        ttl = properties.get("TimeToLiveSpecification") or {}
-        if ttl.get("Enabled"):
-            dynamodb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
-        _table_users[name] = 1
-        created.append(name)
-    return tuple(created)
+    except dynamodb.exceptions.ResourceInUseException:
+        return
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    if ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+
+
+def restore_tables(aws: LocalAws) -> None:
+    """Create again the template's tables that are gone: moto keeps one state per process,
+    and leaving a ``moto.mock_aws()`` block resets all of it, a session's server included."""
+    if aws.template is None:
+        return
+    from ..cli.template import load_template, physical_name
+
+    template = load_template(aws.template)
+    dynamodb = aws.client("dynamodb")
+    for logical_id, resource in template["Resources"].items():
+        if isinstance(resource, Mapping) and resource.get("Type") == "AWS::DynamoDB::Table":
+            _create_table(dynamodb, physical_name(template, logical_id), resource.get("Properties") or {})

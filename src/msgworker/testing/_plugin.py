@@ -25,6 +25,10 @@ Fixtures:
 - ``msgworker_template``: the template ``local_aws`` builds: the ``msgworker_template`` ini
   option, relative to the rootdir (default ``template.yaml``); override the fixture to
   choose otherwise (``None``: no tables).
+
+Example (the marker a test carries to reach real AWS):
+    >>> REAL_AWS_MARKER
+    'msgworker_real_aws'
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ import pytest
 
 from ._context import LambdaContext
 from ._isolation import MemoryStores, guard_real_aws, reset, use_aws_stores, use_memory_stores
-from ._local_aws import LocalAws, running
+from ._local_aws import LocalAws, restore_tables, running
 from ._local_aws import local_aws as start_local_aws
 
 REAL_AWS_MARKER = "msgworker_real_aws"
+"""``@pytest.mark.msgworker_real_aws``: msgworker's clients may reach real AWS in this test."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,6 +114,7 @@ def local_aws_server(msgworker_template: Path | None) -> Iterator[LocalAws]:
 @pytest.fixture
 def local_aws(local_aws_server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
     """The session's local AWS with its environment applied for this test."""
+    restore_tables(local_aws_server)  # a moto.mock_aws() block in an earlier test resets moto's state
     for name, value in local_aws_server.environment.items():
         monkeypatch.setenv(name, value)
     reset()  # every client from here on is made for this endpoint
