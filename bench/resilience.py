@@ -63,7 +63,7 @@ def progress(text: str) -> None:
 @contextmanager
 def moto_table() -> Iterator[Any]:
     """A moto server on loopback with the breaker table; the environment points boto3 at it."""
-    with local_aws() as aws:
+    with local_aws(apply=True) as aws:
         client = aws.client("dynamodb")
         # moto keeps its state per process, not per server: a second server sees the table.
         if TABLE not in client.list_tables()["TableNames"]:
@@ -73,16 +73,7 @@ def moto_table() -> Iterator[Any]:
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        saved = {name: os.environ.get(name) for name in aws.environment}
-        os.environ.update(aws.environment)
-        try:
-            yield aws
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        yield aws
 
 
 # -- part 1: overhead while closed and healthy ----------------------------------------------
