@@ -62,6 +62,7 @@ INSTALL_HINT = (
 )
 
 _clients: dict[tuple[str | None, ...], Any] = {}
+_loader: list[Any] = []  # botocore's data loader, kept across reset(): it caches the parsed service models
 _send_hooks: list[Any] = []  # ``before-send`` handlers every new session gets (msgworker.testing's guard)
 _session: list[Any] = []  # the botocore session, made once (loading its data files costs milliseconds)
 _lock = threading.Lock()
@@ -215,6 +216,13 @@ def _create(
 def _session_locked() -> Any:
     if not _session:
         made = botocore("session").get_session()
+        # A new session after reset() reads the environment and credentials again, but
+        # not botocore's model files: parsing them again would make every first call of
+        # a test (msgworker.testing resets before each) tens of milliseconds slower.
+        if _loader:
+            made.register_component("data_loader", _loader[0])
+        else:
+            _loader.append(made.get_component("data_loader"))
         for hook in _send_hooks:
             made.register("before-send", hook)
         _session.append(made)
