@@ -124,6 +124,7 @@ BAD_OPTIONS: list[tuple[str, Callable[[], object]]] = [
     ("envelope", lambda: worker(envelope="kafka")),
     ("redelivery", lambda: worker(redelivery="fast")),
     ("dead_letter", lambda: worker(dead_letter=42)),
+    ("delete_payload", lambda: worker(delete_payload="yes")),  # type: ignore[call-overload]
     ("RedeliveryBackoff", lambda: RedeliveryBackoff(base=0)),
 ]
 

@@ -63,6 +63,7 @@ class Worker:
         whole("worker", "concurrency", concurrency, minimum=1, meaning="records run at once")
         seconds("worker", "timeout_margin", timeout_margin, zero=True)
         flag("worker", "log_payload", log_payload)
+        flag("worker", "delete_payload", delete_payload)
         self._function = function
         self.record_function = innermost(function)
         self.model = model
