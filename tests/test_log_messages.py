@@ -31,7 +31,7 @@ def test_an_async_failure_carries_only_its_own_traceback(capsys: pytest.CaptureF
 
     (failure,) = handler.run(sqs_event(["{}"])).failures
     assert failure.error.__context__ is None
-    logged = failure_log(capsys, handler)["exception"]
+    logged = failure_log(capsys, handler)["traceback"]
     assert "no running event loop" not in logged
     assert "During handling of the above exception" not in logged
 
@@ -42,7 +42,7 @@ def test_each_failure_log_holds_one_traceback(capsys: pytest.CaptureFixture[str]
         raise ValueError("boom")
 
     line = failure_log(capsys, handler)
-    assert line["exception"].count("Traceback (most recent call last)") == 1
+    assert line["traceback"].count("Traceback (most recent call last)") == 1
     assert "stack_trace" not in line, "the same traceback again, structured"
 
 
@@ -127,6 +127,6 @@ def test_a_retried_failure_logs_the_last_attempts_traceback_only(
     handler = worker(retry(attempts=3, on=(ConnectionError,), initial=0.001, maximum=0.001)(function))
     (failure,) = handler.run(sqs_event(["{}"])).failures
     assert failure.error.__context__ is None
-    logged = failure_log(capsys, handler)["exception"]
+    logged = failure_log(capsys, handler)["traceback"]
     assert logged.count("Traceback (most recent call last)") == 1
     assert "During handling of the above exception" not in logged

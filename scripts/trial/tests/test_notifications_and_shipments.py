@@ -28,6 +28,7 @@ def test_an_eventbridge_event_is_shipped_once(local_aws: LocalAws, lambda_contex
 
 def test_a_failed_eventbridge_event_raises_its_own_error(local_aws: LocalAws, lambda_context: LambdaContext) -> None:
     event = eventbridge_event({"order_id": "o-2", "carrier": "unknown"}, detail_type="OrderPaid")
-    with pytest.raises(ValueError, match="no carrier for o-2") as raised:
+    # Its own type, so Lambda's retries apply; its text withheld (it may quote the payload).
+    with pytest.raises(ValueError, match="message withheld") as raised:
         shipments.handler(event, lambda_context)
     assert raised.value.__context__ is None, "no unrelated exception in its traceback"
