@@ -106,6 +106,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/claim_check.py
 	$(BIN)/python bench/cold_stack.py
 	$(BIN)/python bench/local_runtime.py
+	$(BIN)/python bench/body_markers.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

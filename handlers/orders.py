@@ -1,7 +1,7 @@
-"""Orders from an SQS queue (standard or FIFO), a Kinesis stream or a DynamoDB stream.
+"""Orders from an SQS queue (standard or FIFO), a Kinesis stream, a DynamoDB stream or a Kafka topic.
 
 One record function serves every source: msgworker detects the event, decodes the
-payload (SQS body, Kinesis data, DynamoDB image) and validates it into ``Order``.
+payload (SQS body, Kinesis data, DynamoDB image, Kafka value) and validates it into ``Order``.
 A record that does not validate is reported failed on its own; the rest go on. From an
 SQS queue such a record goes straight to the queue's DLQ (``dead_letter=True``).
 """

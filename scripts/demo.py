@@ -51,6 +51,8 @@ def invoke(function: str, event_file: str, environment: dict[str, str]) -> Outco
     )
     event = json.loads((ROOT / event_file).read_text())
     records = len(event["Records"]) if isinstance(event.get("Records"), list) else 1
+    if isinstance(event.get("records"), dict):  # Kafka: lists of records by topic-partition
+        records = sum(len(partition) for partition in event["records"].values())
     outcome = Outcome(function, event_file, records, 0, completed.returncode, _log_summary(completed.stderr))
     if completed.returncode == 0:
         response = json.loads(completed.stdout or "null")

@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 import handlers.high_value_orders
 import handlers.notifications
 import handlers.orders
+import handlers.uploads
 from msgworker import (
     Message,
     NotStartedError,
@@ -581,6 +582,11 @@ SAMPLES: dict[str, tuple[Any, list[int] | None]] = {
     "eventbridge/high-value-order.json": (handlers.high_value_orders.handler, None),
     "kinesis/orders.json": (handlers.orders.handler, []),
     "dynamodb/orders-stream.json": (handlers.orders.handler, []),
+    "kafka/orders-msk.json": (handlers.orders.handler, []),
+    "kafka/orders-self-managed.json": (handlers.orders.handler, []),
+    "s3/uploads-to-sqs.json": (handlers.uploads.handler, []),
+    "s3/uploads-via-sns-to-sqs.json": (handlers.uploads.handler, []),
+    "s3/object-created.json": (handlers.uploads.handler, None),
 }
 
 
@@ -595,6 +601,9 @@ def _sample_ids(event: Any, source: str) -> list[str]:
         "dynamodb": lambda: dynamodb_ids(event),
         "sns": lambda: [record["Sns"]["MessageId"] for record in event["Records"]],
         "eventbridge": lambda: [event["id"]],
+        "kafka": lambda: [
+            f"{r['topic']}-{r['partition']}@{r['offset']}" for rs in event["records"].values() for r in rs
+        ],
     }[source]()
 
 
@@ -782,7 +791,7 @@ def test_forced_envelope_matching_the_event_works(envelope: str, make_event: Cal
 
 def test_unknown_envelope_name_is_rejected_at_decoration():
     with pytest.raises(ValueError, match="envelope"):
-        worker(envelope="s3")(lambda payload: None)
+        worker(envelope="kafka-connect")(lambda payload: None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,8 +32,11 @@ FUNCTIONS = {
     "OrdersFunction": "orders.handler",
     "NotificationsFunction": "notifications.handler",
     "HighValueOrdersFunction": "high_value_orders.handler",
+    "UploadsFunction": "uploads.handler",
 }
-SOURCE_QUEUES = ["OrdersQueue", "OrdersFifoQueue", "NotificationsQueue", "HighValueOrdersQueue"]
+# The functions whose circuit breakers may pause their SQS sources (pause_source=True).
+PAUSING_FUNCTIONS = ["OrdersFunction", "NotificationsFunction", "HighValueOrdersFunction"]
+SOURCE_QUEUES = ["OrdersQueue", "OrdersFifoQueue", "NotificationsQueue", "HighValueOrdersQueue", "UploadsQueue"]
 
 # What each handler answers on each of its sample events (SAM event name -> response).
 EXPECTED_RESPONSES: dict[str, dict[str, Any]] = {
@@ -51,6 +54,10 @@ EXPECTED_RESPONSES: dict[str, dict[str, Any]] = {
     "HighValueOrdersFunction": {
         "HighValueOrdersQueueEvent": {"batchItemFailures": []},
         "HighValueOrderEvent": None,  # EventBridge -> Lambda
+    },
+    "UploadsFunction": {
+        # An s3:TestEvent (acknowledged without a call) and two object notifications.
+        "UploadsQueueEvent": {"batchItemFailures": []},
     },
 }
 
@@ -606,12 +613,22 @@ def test_queue_policies_admit_only_their_own_topic_or_rule(template: dict[str, A
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
             assert statement["Action"] == "sqs:SendMessage", name
-            assert set(statement["Principal"]["Service"].split()) <= {"sns.amazonaws.com", "events.amazonaws.com"}
+            services = {"sns.amazonaws.com", "events.amazonaws.com", "s3.amazonaws.com"}
+            assert set(statement["Principal"]["Service"].split()) <= services
             assert "aws:SourceArn" in statement["Condition"]["ArnEquals"], name
 
 
 # Actions IAM authorizes on "*" only (they support no resource-level permissions).
-UNSCOPABLE_ACTIONS = {"lambda:ListEventSourceMappings", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+UNSCOPABLE_ACTIONS = {
+    "lambda:ListEventSourceMappings",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    # A Kafka event source mapping's network interfaces in the cluster's VPC (KafkaOrdersFunctionRole).
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+}
 
 
 def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -659,8 +676,8 @@ def test_paused_event_sources_are_resumed_by_scheduler_with_a_role_only_the_func
         for role, statement in _statements(template)
         if statement["Action"] == "iam:PassRole" and ref_id(statement["Resource"]) == "EventSourceResumeRole"
     }
-    assert passers == {f"{function}Role" for function in FUNCTIONS}
-    for function in FUNCTIONS:
+    assert passers == {f"{function}Role" for function in PAUSING_FUNCTIONS}
+    for function in PAUSING_FUNCTIONS:
         pausing = template["Resources"][f"{function}EventSourcePausing"]
         assert pausing["Type"] == "AWS::IAM::RolePolicy"
         assert pausing["Properties"]["RoleName"] == {"Ref": f"{function}Role"}

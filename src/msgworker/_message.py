@@ -80,7 +80,7 @@ class Deferred:
         return self.function(*self.args)
 
 
-_DEFAULTS: dict[str, Any] = {"resources": (), "envelopes": ()}
+_DEFAULTS: dict[str, Any] = {"resources": (), "envelopes": (), "headers": {}}
 
 
 class Message:
@@ -102,7 +102,8 @@ class Message:
 
     id: _Lazy[str | None] = _Lazy()
     """The id msgworker reports for this record: SQS message id, Kinesis/DynamoDB
-    sequence number, SNS message id or EventBridge event id."""
+    sequence number, SNS message id, EventBridge event id, Kafka ``topic-partition@offset``
+    or S3 sequencer."""
     envelopes: _Lazy[tuple[Envelope, ...]] = _Lazy()
     """The delivery chain, outermost first; ``envelopes[-1]`` carried the payload."""
     attributes: _Lazy[Mapping[str, Any]] = _Lazy()
@@ -116,7 +117,8 @@ class Message:
     event_source_arn: _Lazy[str | None] = _Lazy()
     sent_at: _Lazy[datetime | None] = _Lazy()
     """When the message entered the outermost service (SQS SentTimestamp, SNS
-    Timestamp, Kinesis arrival, DynamoDB change time, EventBridge time)."""
+    Timestamp, Kinesis arrival, DynamoDB change time, EventBridge time, Kafka timestamp,
+    S3 eventTime)."""
     topic_arn: _Lazy[str | None] = _Lazy()
     subject: _Lazy[str | None] = _Lazy()
     event_source: _Lazy[str | None] = _Lazy()
@@ -125,13 +127,30 @@ class Message:
     event_time: _Lazy[datetime | None] = _Lazy()
     resources: _Lazy[tuple[str, ...]] = _Lazy()
     event_name: _Lazy[str | None] = _Lazy()
-    """DynamoDB Streams ``INSERT``, ``MODIFY`` or ``REMOVE``."""
+    """DynamoDB Streams ``INSERT``, ``MODIFY`` or ``REMOVE``; S3 ``ObjectCreated:Put``...
+    (through EventBridge, the detail-type: ``Object Created``...)."""
     keys: _Lazy[Mapping[str, Any] | None] = _Lazy()
     new_image: _Lazy[Mapping[str, Any] | None] = _Lazy()
     old_image: _Lazy[Mapping[str, Any] | None] = _Lazy()
     payload_pointer: _Lazy[PayloadPointer | None] = _Lazy()
     """Where the payload was fetched from when the record arrived as an extended-client
     pointer (claim check: bucket, key, size); ``None`` for every other record."""
+    topic: _Lazy[str | None] = _Lazy()
+    """Kafka topic."""
+    partition: _Lazy[int | None] = _Lazy()
+    """Kafka partition (the record's position: ``topic``, ``partition``, ``offset``)."""
+    offset: _Lazy[int | None] = _Lazy()
+    key: _Lazy[bytes | str | None] = _Lazy()
+    """Kafka: the record key as bytes (base64-decoded). S3: the object key as text,
+    URL-decoded (``+`` and ``%xx``), as AWS's notifications require."""
+    headers: _Lazy[Mapping[str, bytes]] = _Lazy()
+    """Kafka record headers as bytes by name (a repeated name keeps its last value)."""
+    timestamp_type: _Lazy[str | None] = _Lazy()
+    """Kafka ``CREATE_TIME`` or ``LOG_APPEND_TIME``: what ``sent_at`` measures for Kafka."""
+    bucket: _Lazy[str | None] = _Lazy()
+    """S3 bucket name (notification or EventBridge event)."""
+    size: _Lazy[int | None] = _Lazy()
+    """S3 object size in bytes (absent from delete events)."""
 
     def __init__(
         self,
@@ -144,7 +163,7 @@ class Message:
         """The record exactly as it arrived in the Lambda event."""
         self.source = source
         """The transport that invoked Lambda: ``sqs``, ``sns``, ``eventbridge``,
-        ``kinesis`` or ``dynamodb``."""
+        ``kinesis``, ``dynamodb``, ``kafka`` or ``s3``."""
         self._describe = describe
         self._inner = inner
         self._fields: Fields | None = None

@@ -62,15 +62,27 @@ class BatchResult:
             self._raise_if_failed()
             return None
         items = []
+        report_item = source.report_item
+        groups_seen: set[str] | None = set() if source.report_first_of_group else None
         for failure in self.failures:
-            if failure.id is None:
+            record = self.records[failure.index]
+            if groups_seen is not None:
+                # Lambda resumes a group (a Kafka partition) at its reported record: the
+                # first failure says it all, and the records after it failed unstarted.
+                group = source.group_key(record)
+                if group is not None:
+                    if group in groups_seen:
+                        continue
+                    groups_seen.add(group)
+            identifier = failure.id if report_item is None else report_item(record)
+            if identifier is None:
                 # Not chained to the record's error: a traceback would print its text.
                 raise BatchReportError(
                     f"record #{failure.index} of this {source.name} batch failed "
                     f"({describe(failure.error, self.log_payload)}) and has no id to report; failing the whole "
                     "invocation so that Lambda retries the batch instead of losing it"
                 ) from None
-            items.append({"itemIdentifier": failure.id})
+            items.append({"itemIdentifier": identifier})
         return {"batchItemFailures": items}
 
     def _raise_if_failed(self) -> None:

@@ -41,18 +41,25 @@ class Parser:
         return validation_failure(error, self.model_name, payload, self.include_input, schema_names(self.model))
 
 
-def make_parser(model: Any, *, include_input: bool = False) -> Parser:
+def make_parser(model: Any, *, include_input: bool = False, deserializer: Callable[[Any], Any] | None = None) -> Parser:
     """The parser for ``model``: a pydantic model, any type pydantic's TypeAdapter
     accepts, ``str``/``bytes`` for the raw text or data, or ``None`` for the decoded
     JSON (or the text when it is not JSON, or bytes when not UTF-8).
 
     ``include_input`` lets validation errors quote the offending values; it is off by
-    default so that failure logs never carry payload content.
+    default so that failure logs never carry payload content. ``deserializer`` (the
+    worker's ``value_deserializer``) turns a payload still to decode (bytes of a Kafka
+    value or Kinesis record, text of an SQS body) into the value validated against
+    ``model``.
 
     Example:
         >>> make_parser(int).from_text("42")
         42
     """
+    if deserializer is not None:
+        plain = make_parser(model, include_input=include_input)
+        from_text = _deserializing(deserializer, plain.from_value, include_input)
+        return Parser(from_text, plain.from_value, plain.model_name, include_input, plain.model)
     if model is None:
         return Parser(_parse_untyped, _identity, "JSON")
     if model is str:
@@ -70,6 +77,28 @@ def make_parser(model: Any, *, include_input: bool = False) -> Parser:
         return Parser(model.model_validate_json, model.model_validate, name, include_input, model)
     adapter: TypeAdapter[Any] = TypeAdapter(model)
     return Parser(adapter.validate_json, adapter.validate_python, name, include_input, model)
+
+
+def _deserializing(
+    deserializer: Callable[[Any], Any], from_value: Callable[[Any], Any], include_input: bool
+) -> Callable[[Any], Any]:
+    name = getattr(deserializer, "__qualname__", repr(deserializer))
+
+    def from_text(payload: Any) -> Any:
+        try:
+            value = deserializer(payload)
+        except ParseError:
+            raise
+        except Exception as error:
+            # The deserializer's own message may quote the payload: only with log_payload.
+            detail = f": {error}" if include_input else ""
+            raise ParseError(
+                f"value_deserializer {name} could not read the payload ({type(error).__name__}{detail})",
+                original=error,
+            ) from None
+        return from_value(value)
+
+    return from_text
 
 
 def validation_failure(

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from ._layers import Clock, Item, _invocation, _record
 from ._message import Message
 from ._parsing import Parser
-from .errors import NotStartedError, ParseError
-from .sources import Ordering, Record, Source
+from .errors import NotStartedError, ParseError, PermanentError
+from .sources import Ordering, Parts, Record, Source
 
 Failures = dict[int, BaseException]
 Items = Iterable[tuple[int, Record]]
@@ -36,6 +36,8 @@ TOO_DEEP = (
     "payload is nested deeper than Python's recursion limit allows to decode; no retry can process it, "
     "so it fails permanently (send flatter data)"
 )
+
+_OUT_OF_TIME = "not started: the Lambda's remaining time was below the worker's timeout margin"
 
 STREAM = object()
 """The one ordering key every record of a stream shares."""
@@ -64,6 +66,7 @@ class Step:
         "from_text",
         "from_value",
         "function",
+        "group_noun",
         "key_of",
         "name",
         "source_name",
@@ -78,6 +81,7 @@ class Step:
         self.function = function
         self.wants_message = wants_message
         self.key_of = key_function(source)
+        self.group_noun = source.group_noun
         self.clock = clock
         self.name = getattr(function, "__qualname__", repr(function))
 
@@ -116,23 +120,23 @@ class Chain:
         for index, record in pending:
             if clock() >= deadline:
                 for position in (index, *(rest for rest, _ in pending)):
-                    failures[position] = NotStartedError(
-                        "not started: the Lambda's remaining time was below the worker's timeout margin",
-                        reason="deadline",
-                    )
+                    failures[position] = NotStartedError(_OUT_OF_TIME, reason="deadline")
                 return
             if key_of is not None and (key := key_of(record)) in stopped:
-                failures[index] = _blocked(key)
+                failures[index] = _blocked(key, step.group_noun)
                 continue
             try:
                 payload, serialised, inner = decode(record)
                 claim = claims.get(index) if claims is not None else None
                 if claim is not None:
                     payload, serialised = claim.resolve(), True
-                try:
-                    value = from_text(payload) if serialised else from_value(payload)
-                except ValidationError as error:
-                    raise failure(error, payload) from None
+                if payload.__class__ is Parts:
+                    parts: Parts = payload
+                else:
+                    try:
+                        value = from_text(payload) if serialised else from_value(payload)
+                    except ValidationError as error:
+                        raise failure(error, payload) from None
             except RecursionError:
                 # A body nested thousands deep (json.loads, an image's maps): no retry can
                 # decode it, so it is permanent, like any payload that does not parse.
@@ -141,7 +145,32 @@ class Chain:
             except Exception as error:
                 self._failed(index, record, error)
                 continue
+            if payload.__class__ is Parts:
+                yield from self._parts(index, record, parts)
+                continue
             message = Message(record, name, describe if claim is None else claim.describe(describe), inner)
+            self.current = (index, record, value, message)
+            yield value, message
+            self.current = None
+
+    def _parts(self, index: int, record: Record, parts: Parts) -> Iterator[tuple[Any, Message]]:
+        """Each payload of a record that carries several (S3 records in one SQS message),
+        all of them even after one failed: they are independent, and the record fails
+        (comes back whole) if any did. Out of time, the rest are not started."""
+        step = self._step
+        for payload, serialised, inner in parts:
+            if step.clock() >= self._deadline:
+                self._failed(index, record, NotStartedError(_OUT_OF_TIME, reason="deadline"))
+                return
+            try:
+                try:
+                    value = step.from_text(payload) if serialised else step.from_value(payload)
+                except ValidationError as error:
+                    raise step.failure(error, payload) from None
+            except Exception as error:
+                self._failed(index, record, error)
+                continue
+            message = Message(record, step.source_name, step.describe, inner)
             self.current = (index, record, value, message)
             yield value, message
             self.current = None
@@ -153,7 +182,12 @@ class Chain:
         self._failed(index, record, error)
 
     def _failed(self, index: int, record: Record, error: BaseException) -> None:
-        self.failures[index] = error
+        # A record with several parts keeps its first failure, unless that one was
+        # permanent and a later one is not: the record is then worth retrying, not
+        # dead-lettering.
+        earlier = self.failures.get(index)
+        if earlier is None or (isinstance(earlier, PermanentError) and not isinstance(error, PermanentError)):
+            self.failures[index] = error
         key_of = self._step.key_of
         if key_of is not None and (key := key_of(record)) is not None:
             self._stopped.add(key)
@@ -214,8 +248,8 @@ async def run_chain_async(step: Step, items: Items, deadline: float) -> Failures
     return chain.failures
 
 
-def _blocked(key: object) -> NotStartedError:
-    what = "the stream" if key is STREAM else f"message group {key!r}"
+def _blocked(key: object, group_noun: str) -> NotStartedError:
+    what = "the stream" if key is STREAM else f"{group_noun} {key!r}"
     return NotStartedError(
         f"not started: an earlier record of {what} failed in this batch, and running this one would break order",
         reason="order",

@@ -59,6 +59,7 @@ class Worker:
         dead_letter: Any = None,
         clock: Clock = time.monotonic,
         delete_payload: bool = False,
+        value_deserializer: Callable[[Any], Any] | None = None,
     ):
         whole("worker", "concurrency", concurrency, minimum=1, meaning="records run at once")
         seconds("worker", "timeout_margin", timeout_margin, zero=True)
@@ -72,7 +73,7 @@ class Worker:
         self.timeout_margin = timeout_margin
         self._clock = clock
         self.delete_payload = delete_payload
-        self._parser = make_parser(model, include_input=log_payload)
+        self._parser = make_parser(model, include_input=log_payload, deserializer=value_deserializer)
         self._log_payload = log_payload
         # Batch hooks run in the wrappers' order: prepare outermost first (an open circuit
         # outside @idempotent stops the batch before any claim), finish innermost first.
@@ -295,6 +296,7 @@ class WorkerOptions(TypedDict, total=False):
     dead_letter: Any
     clock: Clock
     delete_payload: bool
+    value_deserializer: Callable[[Any], Any] | None
 
 
 # A model class first: a class is callable too, so the function overload would take it.
@@ -319,11 +321,13 @@ def worker(
     dead_letter: Any = None,
     clock: Clock = time.monotonic,
     delete_payload: bool = False,
+    value_deserializer: Callable[[Any], Any] | None = None,
 ) -> Worker | Callable[[RecordFunction], Worker]:
     """Make a record function the Lambda entry point for a batch of messages.
 
     The event's source is detected (SQS standard/FIFO, SNS or EventBridge envelopes in
-    SQS bodies, SNS → Lambda, EventBridge → Lambda, Kinesis, DynamoDB Streams), each
+    SQS bodies, SNS → Lambda, EventBridge → Lambda, Kinesis, DynamoDB Streams, Kafka
+    (MSK and self-managed), S3 event notifications), each
     record's payload is parsed into ``model`` and passed to the function, and failures
     are reported the way the source expects: ``batchItemFailures`` for SQS and streams,
     a raised exception for SNS and EventBridge so Lambda's own retries apply.
@@ -334,7 +338,7 @@ def worker(
         concurrency: records run at once (threads for plain functions, tasks for
             ``async def``); FIFO groups and streams keep their order regardless.
         envelope: ``"auto"``, or force one of ``sqs``, ``sns``, ``eventbridge``,
-            ``kinesis``, ``dynamodb`` (for SQS events: what the body holds).
+            ``kinesis``, ``dynamodb``, ``kafka``, ``s3`` (for SQS events: what the body holds).
         timeout_margin: seconds; no record starts when the Lambda has less left.
             Those records are reported failed and come back.
         logger: a Powertools ``Logger`` or ``logging.Logger`` for failure logs.
@@ -353,6 +357,11 @@ def worker(
             offloaded to S3, see docs/large-payloads.md; always fetched before the function
             runs), delete the S3 object once the record completed. Off: the bucket's
             lifecycle rule expires it (a duplicate delivery can then still be processed).
+        value_deserializer: turns each payload still to decode (the bytes of a Kafka
+            value or Kinesis record, the text of an SQS body) into the value validated
+            against ``model``, e.g. ``avro_deserializer(schema)`` from
+            :mod:`msgworker.sources.kafka`; what it raises fails that record with a
+            :class:`~msgworker.errors.ParseError`.
 
     Example:
         >>> from pydantic import BaseModel
@@ -373,6 +382,7 @@ def worker(
         "dead_letter": dead_letter,
         "clock": clock,
         "delete_payload": delete_payload,
+        "value_deserializer": value_deserializer,
     }
     if hasattr(model, "__msgworker_record_function__"):  # a Router: it parses with each route's own model
         return Worker(model.__msgworker_record_function__(), model=None, **options)

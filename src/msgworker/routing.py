@@ -213,7 +213,8 @@ def _pattern_view(payload: Any, message: Message) -> Mapping[str, Any]:
     """What AWS applies an event pattern to, for a record: the whole EventBridge event
     (also inside an SQS body); the SNS message body; for plain SQS bodies and streams the
     record as Lambda event filtering sees it, with the decoded ``body`` (SQS), ``data``
-    (Kinesis, its ``kinesis`` fields at the top) or as it is (DynamoDB, ``dynamodb``)."""
+    (Kinesis, its ``kinesis`` fields at the top), the decoded ``value`` (Kafka) or as it is
+    (DynamoDB, ``dynamodb``; an S3 record; through EventBridge, the whole event)."""
     name, data = _chain(message)[-1]
     if name == "eventbridge":
         return data
@@ -224,6 +225,8 @@ def _pattern_view(payload: Any, message: Message) -> Mapping[str, Any]:
     if name == "kinesis":
         kinesis = data.get("kinesis")
         return {**(kinesis if isinstance(kinesis, dict) else {}), "data": payload}
+    if name == "kafka":
+        return {**data, "value": payload}
     return data
 
 

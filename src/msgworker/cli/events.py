@@ -40,6 +40,26 @@ _SOURCES: dict[str, tuple[str, Callable[[list[Any], argparse.Namespace], dict[st
         "DynamoDB Streams batch (bodies are new images; --key names the key attribute)",
         lambda bodies, options: testing.dynamodb_event(bodies, key_names=(options.key or _first_key(bodies),)),
     ),
+    "kafka": (
+        "Kafka batch, MSK or --self-managed (bodies are the values; --name topic; --partitions N)",
+        lambda bodies, options: testing.kafka_event(
+            bodies,
+            topic=options.name or "msgworker-topic",
+            partitions=range(options.partitions),
+            self_managed=options.self_managed,
+        ),
+    ),
+    "s3-sqs": (
+        "S3 notifications → SQS, one object per message (--name bucket; --object key, repeatable; or --sns)",
+        lambda bodies, options: testing.s3_to_sqs_event(
+            [testing.s3_notification([testing.s3_record(_bucket(options), key)]) for key in _objects(options)],
+            via_sns=options.sns,
+        ),
+    ),
+    "s3-eventbridge": (
+        "S3 → EventBridge → Lambda, an Object Created event (--name bucket; --object key)",
+        lambda bodies, options: testing.s3_eventbridge_event(_bucket(options), _objects(options)[0]),
+    ),
 }
 
 
@@ -59,6 +79,10 @@ def add_event_command(commands: Any) -> None:
     event.add_argument("--group", action="append", default=[], help="SQS FIFO: group id per record (cycled)")
     event.add_argument("--raw", action="store_true", help="sns-sqs: raw message delivery")
     event.add_argument("--key", help="dynamodb: the table's key attribute (default: the body's first attribute)")
+    event.add_argument("--self-managed", action="store_true", help="kafka: a self-managed cluster (not MSK)")
+    event.add_argument("--partitions", type=int, default=1, help="kafka: spread the values over N partitions")
+    event.add_argument("--object", action="append", default=[], help="s3-*: an object key (repeat for more)")
+    event.add_argument("--sns", action="store_true", help="s3-sqs: through an SNS topic (enveloped)")
     event.add_argument("--event-source", default="com.example.orders", help="EventBridge source")
     event.add_argument("--detail-type", default="OrderPlaced", help="EventBridge detail-type")
     event.set_defaults(handle=print_event)
@@ -71,6 +95,8 @@ def print_event(arguments: argparse.Namespace) -> int:
             bodies.append(json.loads(text))
         except ValueError as error:
             raise CommandError(f"--body {text!r} is not JSON: {error}") from None
+    if arguments.partitions < 1:
+        raise CommandError(f"--partitions must be at least 1, got {arguments.partitions}")
     _, factory = _SOURCES[arguments.source]
     try:
         event = factory(bodies, arguments)
@@ -87,6 +113,14 @@ def _groups(options: argparse.Namespace, count: int) -> list[str]:
 
 def _eventbridge_options(options: argparse.Namespace) -> dict[str, Any]:
     return {"source": options.event_source, "detail_type": options.detail_type}
+
+
+def _bucket(options: argparse.Namespace) -> str:
+    return str(options.name or "msgworker-uploads")
+
+
+def _objects(options: argparse.Namespace) -> list[str]:
+    return list(options.object or ["uploads/report.pdf"])
 
 
 def _first_key(bodies: list[Any]) -> str:

@@ -5,11 +5,12 @@ One module per source; the differences live in each module's ``Source`` value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import UnrecognisedEventError
-from .base import Decoded, Ordering, Record, Source
+from . import kafka, s3
+from .base import BODY_ENVELOPES, Decoded, Ordering, Parts, Record, Source
 from .dynamodb import DYNAMODB
 from .eventbridge import EVENTBRIDGE
 from .eventbridge import REQUIRED as EVENTBRIDGE_KEYS
@@ -19,29 +20,60 @@ from .sns import SNS
 from .sqs import SQS_SOURCES
 
 __all__ = [
-    "ENVELOPES",
     "Decoded",
     "Ordering",
+    "Parts",
     "Record",
     "Source",
     "check_envelope",
     "describe_event",
     "detect",
+    "envelopes",
 ]
 
-ENVELOPES = ("auto", "sqs", "sns", "eventbridge", "kinesis", "dynamodb")
+# A source registers here with one line: a batch of ``Records`` by its records'
+# ``eventSource``, or a whole event by a function returning its records (or None when the
+# event is not its own). Bodies of SQS messages find their envelopes in
+# ``base.BODY_ENVELOPES`` instead (sqs.py, s3.py).
+BY_ORIGIN: dict[str, tuple[str, Source]] = {
+    "aws:sns": ("sns", SNS),
+    "aws:kinesis": ("kinesis", KINESIS),
+    "aws:dynamodb": ("dynamodb", DYNAMODB),
+    "aws:s3": ("s3", s3.S3),
+}
+WHOLE_EVENTS: list[tuple[str, Callable[[Mapping[str, Any]], Sequence[Record] | None], Source]] = [
+    ("eventbridge", lambda event: [event] if is_eventbridge_event(event) else None, EVENTBRIDGE),
+    ("kafka", kafka.records_of, kafka.KAFKA),
+]
 
-# For an SQS event, the forced envelope names what the body holds.
-_SQS_INNER = {"auto": "auto", "sqs": "none", "sns": "sns", "eventbridge": "eventbridge"}
-_STREAMS = {"aws:kinesis": ("kinesis", KINESIS), "aws:dynamodb": ("dynamodb", DYNAMODB)}
+
+def envelopes() -> tuple[str, ...]:
+    """Every value ``worker(envelope=...)`` accepts.
+
+    Example:
+        >>> envelopes()[:3]
+        ('auto', 'sqs', 'sns')
+    """
+    names = ["auto", "sqs", *(name for name, _ in BY_ORIGIN.values()), *(name for name, _, _ in WHOLE_EVENTS)]
+    names += [envelope.name for envelope in BODY_ENVELOPES]
+    return tuple(dict.fromkeys(names))
 
 
 def check_envelope(envelope: str) -> str:
-    if envelope not in ENVELOPES:
+    if envelope not in envelopes():
         from ..errors import ConfigurationError  # a ValueError too
 
-        raise ConfigurationError(f"worker(envelope=...) must be one of {', '.join(ENVELOPES)}, got {envelope!r}")
+        raise ConfigurationError(f"worker(envelope=...) must be one of {', '.join(envelopes())}, got {envelope!r}")
     return envelope
+
+
+def _sqs_inner(envelope: str) -> str | None:
+    """What an SQS body holds under a forced envelope: None when SQS does not fit it."""
+    if envelope == "auto":
+        return "auto"
+    if envelope == "sqs":
+        return "none"
+    return envelope if any(known.name == envelope for known in BODY_ENVELOPES) else None
 
 
 def detect(event: Any, envelope: str = "auto") -> tuple[Source | None, Sequence[Record]]:
@@ -57,21 +89,21 @@ def detect(event: Any, envelope: str = "auto") -> tuple[Source | None, Sequence[
                 return None, records
             first = records[0]
             origin = (first.get("eventSource") or first.get("EventSource")) if isinstance(first, dict) else None
-            if origin == "aws:sqs" and envelope in _SQS_INNER:
+            if origin == "aws:sqs" and (inner := _sqs_inner(envelope)) is not None:
                 arn = first.get("eventSourceARN")
-                return SQS_SOURCES[_SQS_INNER[envelope], arn.__class__ is str and arn.endswith(".fifo")], records
-            if origin == "aws:sns" and envelope in ("auto", "sns"):
-                return SNS, records
-            if origin in _STREAMS and envelope in ("auto", _STREAMS[origin][0]):
-                return _STREAMS[origin][1], records
-        elif envelope in ("auto", "eventbridge") and is_eventbridge_event(event):
-            return EVENTBRIDGE, [event]
+                return SQS_SOURCES[inner, arn.__class__ is str and arn.endswith(".fifo")], records
+            if origin in BY_ORIGIN and envelope in ("auto", BY_ORIGIN[origin][0]):
+                return BY_ORIGIN[origin][1], records
+        else:
+            for name, records_of, source in WHOLE_EVENTS:
+                if envelope in ("auto", name) and (found := records_of(event)) is not None:
+                    return (source if found else None), found
     raise UnrecognisedEventError(
         f"msgworker cannot process this event: {describe_event(event)}. {_advice(event, envelope)}"
     )
 
 
-_SOURCES = ("aws:sqs", "aws:sns", *_STREAMS)  # every eventSource detect() reads
+_SOURCES = ("aws:sqs", *BY_ORIGIN)  # every eventSource of a 'Records' batch detect() reads
 # Keys of the events and records msgworker knows. Only these are named in a rejection:
 # any other key may be the caller's own data (a direct invocation), so it is only counted.
 _KNOWN_KEYS = frozenset(
@@ -80,6 +112,7 @@ _KNOWN_KEYS = frozenset(
         *("eventSource", "EventSource", "eventSourceARN", "EventSubscriptionArn", "EventVersion", "eventVersion"),
         *("messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody", "awsRegion"),
         *("Sns", "kinesis", "dynamodb", "eventID", "eventName", "s3", "ses"),
+        *("records", "eventSourceArn", "bootstrapServers", "Event", "Service"),  # Kafka, s3:TestEvent
     )
 )
 
@@ -91,7 +124,7 @@ def _advice(event: Any, envelope: str) -> str:
     if isinstance(origin, str) and origin not in _SOURCES:
         return (
             f"Its records come from eventSource {origin[:40]!r}, which msgworker has no source for "
-            f"(it reads {', '.join(_SOURCES)} and EventBridge events): give this function a handler of its own."
+            f"(it reads {', '.join(_SOURCES)}, Kafka and EventBridge events): give this function a handler of its own."
         )
     missing = _missing_eventbridge_keys(event)
     if envelope != "auto":
@@ -105,7 +138,8 @@ def _advice(event: Any, envelope: str) -> str:
             "check what invokes this function (forcing worker(envelope='eventbridge') would not change this)."
         )
     return (
-        "Expected an SQS, SNS, Kinesis or DynamoDB Streams batch ('Records') or an EventBridge event. "
+        "Expected an SQS, SNS, S3, Kinesis or DynamoDB Streams batch ('Records'), a Kafka batch ('records' by "
+        "topic-partition) or an EventBridge event. "
         "Force a source with worker(envelope=...) if detection is wrong."
     )
 

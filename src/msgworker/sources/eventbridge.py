@@ -31,6 +31,10 @@ def envelope_fields(event: Mapping[str, Any]) -> Fields:
 
 ENVELOPE_FIELDS["eventbridge"] = envelope_fields
 
+# Event sources whose detail is another envelope's (``aws.s3`` → ``s3``): that envelope
+# follows in the chain, with the whole event as its data, and adds its Message fields.
+DETAIL_ENVELOPES: dict[str, str] = {}
+
 
 def unwrap(event: Mapping[str, Any]) -> Decoded:
     if "detail" not in event:
@@ -38,12 +42,16 @@ def unwrap(event: Mapping[str, Any]) -> Decoded:
             f"EventBridge event {event.get('id')!r} (source {event.get('source')!r}, "
             f"detail-type {event.get('detail-type')!r}) has no 'detail'"
         )
-    return event["detail"], False, (Envelope("eventbridge", event.get("id"), event),)
+    envelopes: tuple[Envelope, ...] = (Envelope("eventbridge", event.get("id"), event),)
+    detail_envelope = DETAIL_ENVELOPES.get(event.get("source"))  # type: ignore[arg-type]
+    if detail_envelope is not None:
+        envelopes += (Envelope(detail_envelope, event.get("id"), event),)
+    return event["detail"], False, envelopes
 
 
 def _decode(record: Record) -> Decoded:
-    detail, serialised, _ = unwrap(record)
-    return detail, serialised, ()
+    detail, serialised, envelopes = unwrap(record)
+    return detail, serialised, envelopes[1:]  # the event itself is the outer envelope
 
 
 def _fields(record: Record) -> Fields:

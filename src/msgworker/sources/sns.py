@@ -7,7 +7,7 @@ from typing import Any
 
 from .._message import Deferred, Envelope, Fields
 from ..errors import ParseError
-from .base import ENVELOPE_FIELDS, Decoded, Ordering, Record, Source, iso_time, text_at
+from .base import ENVELOPE_FIELDS, MARKERS, Decoded, Ordering, Record, Source, iso_time, text_at, unwrap_body
 from .base import decode_attributes as _decode_attributes
 
 
@@ -62,6 +62,8 @@ def _decode(record: Record) -> Decoded:
     if not isinstance(notification, Mapping):
         raise ParseError("SNS record has no 'Sns' object")
     payload, serialised, _ = unwrap(notification)
+    if MARKERS.found_in(payload):  # an envelope in the message (S3 → SNS → Lambda), as in SQS bodies
+        return unwrap_body(payload, "sns")
     return payload, serialised, ()
 
 

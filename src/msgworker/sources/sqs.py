@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._message import Deferred, Fields
 from ..errors import ParseError
 from . import eventbridge, sns
-from .base import Decoded, Ordering, Record, Source, epoch_millis, text_at
+from .base import (
+    BODY_ENVELOPES,
+    MARKERS,
+    BodyEnvelope,
+    Decoded,
+    Ordering,
+    Parts,
+    Record,
+    Source,
+    epoch_millis,
+    register_body_envelope,
+    text_at,
+    unwrap_body,
+)
 from .base import decode_attributes as _decode_attributes
-
-INNER_ENVELOPES = ("auto", "none", "sns", "eventbridge")
 
 
 def decode_attributes(attributes: Any) -> dict[str, Any]:
@@ -48,53 +58,50 @@ def _decode_plain(record: Record) -> Decoded:
 
 
 def _decode_auto(record: Record) -> Decoded:
-    # The hot path: one subscript and two substring scans. A missing or non-string body
+    # The hot path: one subscript and a substring scan per registered envelope's marker
+    # (most bodies carry none, and are passed on unparsed). A missing or non-string body
     # fails one of them, and only then is the record looked at closely.
     try:
         body = record["body"]
-        # SNS envelopes have "Type" and EventBridge events "detail-type": both end in
-        # 'ype"', so most plain bodies are cleared by one scan instead of two.
-        if 'ype"' not in body or ('"TopicArn"' not in body and '"detail-type"' not in body):
+        for marker in MARKERS.all:
+            if marker in body:
+                break
+        else:
             return body, True, ()
     except (KeyError, TypeError):
         raise _bad_body(record) from None
-    return _unwrap_any(body)
+    return unwrap_body(body, "sqs")
 
 
-def _unwrap_any(body: str) -> Decoded:
-    try:
-        candidate = json.loads(body)
-    except (ValueError, TypeError):  # TypeError: a body that is not text fails in the parser
-        return body, True, ()
-    if sns.is_envelope(candidate):
-        return sns.unwrap(candidate)
-    if eventbridge.is_event(candidate):
-        return eventbridge.unwrap(candidate)
-    return body, True, ()
-
-
-def _forced(
-    name: str, recognise: Callable[[Any], bool], unwrap: Callable[[Any], Decoded]
-) -> Callable[[Record], Decoded]:
+def _forced(name: str) -> Callable[[Record], Decoded]:
     def decode(record: Record) -> Decoded:
-        body = _decode_plain(record)[0]
-        try:
-            candidate = json.loads(body)
-        except ValueError:
-            candidate = None
-        if not recognise(candidate):
+        decoded = unwrap_body(_decode_plain(record)[0], "sqs", stop=name)
+        payload, _, inner = decoded
+        chain = payload[0][2] if payload.__class__ is Parts and payload else inner
+        if payload.__class__ is Parts and not payload:
+            return decoded  # nothing to run (an s3:TestEvent)
+        if not any(envelope.name == name for envelope in chain):
             raise ParseError(f"SQS body is not an {name} envelope, but worker(envelope={name!r}) requires one")
-        return unwrap(candidate)
+        return decoded
 
     return decode
 
 
-_DECODERS: dict[str, Callable[[Record], Decoded]] = {
-    "auto": _decode_auto,
-    "none": _decode_plain,
-    "sns": _forced("sns", sns.is_envelope, sns.unwrap),
-    "eventbridge": _forced("eventbridge", eventbridge.is_event, eventbridge.unwrap),
-}
+register_body_envelope(BodyEnvelope("sns", '"TopicArn"', sns.is_envelope, sns.unwrap))
+register_body_envelope(BodyEnvelope("eventbridge", '"detail-type"', eventbridge.is_event, eventbridge.unwrap))
+
+
+class _Decoders(dict[str, Callable[[Record], Decoded]]):
+    """The body decoder for each forced envelope; one registered later gets its own on first use."""
+
+    def __missing__(self, name: str) -> Callable[[Record], Decoded]:
+        if not any(envelope.name == name for envelope in BODY_ENVELOPES):
+            raise KeyError(name)
+        decode = self[name] = _forced(name)
+        return decode
+
+
+_DECODERS = _Decoders(auto=_decode_auto, none=_decode_plain)
 
 
 def _receive_count(value: Any) -> int | None:
@@ -129,19 +136,25 @@ def _fields(record: Record) -> Fields:
     }
 
 
-# Only FIFO queues are ordered by group: a standard (fair) queue may also carry
-# MessageGroupId, but there it asks for fairness, not order, and failing a whole group
-# would only cause needless retries.
-SQS_SOURCES: dict[tuple[str, bool], Source] = {
-    (inner, fifo): Source(
-        name="sqs",
-        ordering=Ordering.BY_GROUP if fifo else Ordering.INDEPENDENT,
-        partial_batch_response=True,
-        record_id=_record_id,
-        decode=decode,
-        fields=_fields,
-        group_key=_group_key,
-    )
-    for inner, decode in _DECODERS.items()
-    for fifo in (False, True)
-}
+class _Sources(dict[tuple[str, bool], Source]):
+    """The SQS source for each (body envelope, FIFO queue?) pair, made on first use."""
+
+    def __missing__(self, key: tuple[str, bool]) -> Source:
+        inner, fifo = key
+        # Only FIFO queues are ordered by group: a standard (fair) queue may also carry
+        # MessageGroupId, but there it asks for fairness, not order, and failing a whole
+        # group would only cause needless retries.
+        source = self[key] = Source(
+            name="sqs",
+            ordering=Ordering.BY_GROUP if fifo else Ordering.INDEPENDENT,
+            partial_batch_response=True,
+            record_id=_record_id,
+            decode=_DECODERS[inner],
+            fields=_fields,
+            group_key=_group_key,
+        )
+        return source
+
+
+SQS_SOURCES = _Sources()
+"""``SQS_SOURCES[inner, fifo]``: ``inner`` is ``"auto"``, ``"none"`` or a body envelope's name."""

@@ -42,8 +42,10 @@ from ._context import LambdaContext, ManualClock
 from ._dynamodb import dynamodb_event, dynamodb_record, to_dynamodb_json
 from ._eventbridge import eventbridge_event, eventbridge_to_sqs_event
 from ._isolation import MemoryStores, guard_real_aws, memory_stores, reset, use_aws_stores, use_memory_stores
+from ._kafka import kafka_event, kafka_record
 from ._kinesis import kinesis_event, kinesis_record
 from ._local_aws import LocalAws, local_aws
+from ._s3 import s3_eventbridge_event, s3_notification, s3_record, s3_test_event, s3_to_sqs_event
 from ._sns import sns_envelope, sns_event, sns_record, sns_to_sqs_event
 from ._sqs import sqs_event, sqs_record
 
@@ -72,12 +74,19 @@ __all__ = [
     "eventbridge_event",
     "eventbridge_to_sqs_event",
     "guard_real_aws",
+    "kafka_event",
+    "kafka_record",
     "kinesis_event",
     "kinesis_record",
     "local_aws",
     "local_stack",
     "memory_stores",
     "reset",
+    "s3_eventbridge_event",
+    "s3_notification",
+    "s3_record",
+    "s3_test_event",
+    "s3_to_sqs_event",
     "sns_envelope",
     "sns_event",
     "sns_record",
