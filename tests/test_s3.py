@@ -256,7 +256,7 @@ def test_s3_straight_to_lambda_raises_on_failure_so_lambda_retries() -> None:
             raise RuntimeError("cannot process")
 
     assert handler(s3_notification([s3_record("b", "ok")]), LambdaContext()) is None
-    with pytest.raises(RuntimeError, match="cannot process"):
+    with pytest.raises(RuntimeError):  # its message withheld: it may quote the payload
         handler(s3_notification([s3_record("b", "bad")]), LambdaContext())
     result = handler.run(s3_notification([s3_record("b", "ok"), {"eventSource": "aws:s3"}]), LambdaContext())
     assert "S3 record has no 's3' object" in str(result.failures[0].error)
