@@ -192,7 +192,7 @@ def test_an_eventbridge_like_event_without_version_names_what_is_missing(envelop
     assert CARD not in text
 
 
-@pytest.mark.parametrize("origin", ["aws:kafka", "aws:mq", "aws:s3"])
+@pytest.mark.parametrize("origin", ["aws:kafka", "aws:mq", "aws:codecommit"])  # S3 is a source now
 def test_records_of_an_event_source_msgworker_has_none_for_are_named(origin: str) -> None:
     event = {"Records": [{"eventSource": origin, "value": CARD, CARD: 1}]}
     with pytest.raises(UnrecognisedEventError) as caught:
