@@ -50,7 +50,12 @@ class FunctionSpec:
 def load_template(path: Path) -> dict[str, Any]:
     """The template as plain data; CloudFormation short tags (``!Ref X``) become their
     long forms (``{"Ref": "X"}``)."""
-    import yaml  # only the invoke command needs it
+    try:
+        import yaml  # the CLI's own dependency: Lambda functions never read templates
+    except ImportError:
+        raise TemplateError(
+            f'reading {path} needs PyYAML, which is not installed: pip install "msgworker[cli]"'
+        ) from None
 
     class Loader(yaml.SafeLoader):
         pass
