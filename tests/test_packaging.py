@@ -1,5 +1,5 @@
 """What a user installs: the runtime dependencies, the extras, the layer's lock and the layer
-zip `make layer` writes (docs/decisions/0015-packaging.md)."""
+zip `make layer` writes (docs/decisions/0016-packaging.md)."""
 
 from __future__ import annotations
 
@@ -191,3 +191,16 @@ def test_the_zips_contents_import_and_run_in_a_clean_interpreter(layer_zip: tupl
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["failed"] == 1 and report["yaml"] is False
     assert all(Path(origin).is_relative_to(python) for origin in report["origins"].values()), report["origins"]
+
+
+def test_local_aws_without_moto_names_the_extra(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    code = "import sys; sys.modules['moto'] = None; from msgworker.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "local-aws", "-t", str(tmp_path / "template.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert 'pip install "msgworker[testing]"' in result.stderr, result.stderr

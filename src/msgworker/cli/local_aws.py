@@ -55,8 +55,8 @@ def serve(arguments: argparse.Namespace) -> int:
     with contextlib.ExitStack() as running:
         try:
             aws = running.enter_context(local_aws(template_path))
-        except RuntimeError as error:  # moto is not installed: the message says what to install
-            raise CommandError(str(error)) from None
+        except RuntimeError as error:  # moto is not installed
+            raise CommandError(f'{error}, or everything local-aws needs: pip install "msgworker[testing]"') from None
         except Exception as error:  # a table the template declares but the server refuses
             raise CommandError(
                 f"cannot create the tables of {template_path}: {type(error).__name__}: {error}"
