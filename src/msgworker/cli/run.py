@@ -31,7 +31,7 @@ class CommandError(Exception):
 def add_run_command(commands: Any) -> None:
     run = commands.add_parser(
         "run",
-        help="invoke a handler (module:attribute) on an event file",
+        help="invoke a handler (module.attribute or module:attribute) on an event file",
         description="Invoke a Lambda handler on an event, as Lambda would: prints the response JSON on stdout "
         "and logs on stderr; exits 1 when the invocation fails.",
     )
