@@ -98,6 +98,9 @@ def local(project: Path) -> Iterator[Started]:
             break
         (name, value), *_ = (part.split("=", 1) for part in shlex.split(line.removeprefix("export ")))
         exports[name] = value
+    else:  # stdout closed before READY: the command failed
+        assert process.stderr is not None
+        pytest.fail(f"msgworker local-aws exited with {process.wait(timeout=30)}: {process.stderr.read()}")
     try:
         yield Started(process, exports)
     finally:
