@@ -108,7 +108,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/local_runtime.py
 
 # ---------------------------------------------------------------------------------------------
-# The layer outside SAM, and its lock (layer/Makefile builds it; docs/decisions/0016-packaging.md)
+# The layer outside SAM, and its lock (layer/Makefile builds it; docs/decisions/0021-packaging.md)
 # ---------------------------------------------------------------------------------------------
 UV_VERSION := 0.13.8
 UV_STAMP := $(TOOLS)/uv/.installed-uv-$(UV_VERSION)

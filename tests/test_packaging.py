@@ -1,5 +1,5 @@
 """What a user installs: the runtime dependencies, the extras, the layer's lock and the layer
-zip `make layer` writes (docs/decisions/0016-packaging.md)."""
+zip `make layer` writes (docs/decisions/0021-packaging.md)."""
 
 from __future__ import annotations
 
