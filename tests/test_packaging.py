@@ -46,10 +46,12 @@ def locked() -> dict[str, dict[str, Any]]:
     return pins
 
 
-# Every module of the runtime (all but the CLI), imported; `names` lists them.
+# Every module of the runtime, imported; `names` lists them. Not the CLI (extra `cli`), nor the
+# pytest plugin (extra `testing`: pytest loads it, and brings itself).
 _IMPORT_THE_RUNTIME = """
 runtime = pkgutil.walk_packages(msgworker.__path__, "msgworker.")
-names = [module.name for module in runtime if not module.name.startswith("msgworker.cli")]
+outside = ("msgworker.cli", "msgworker.testing._plugin")
+names = [module.name for module in runtime if not module.name.startswith(outside)]
 for name in names:
     importlib.import_module(name)
 """
