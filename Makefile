@@ -108,5 +108,28 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/local_runtime.py
 	$(BIN)/python bench/body_markers.py
 
+# ---------------------------------------------------------------------------------------------
+# The layer outside SAM, and its lock (layer/Makefile builds it; docs/decisions/0021-packaging.md)
+# ---------------------------------------------------------------------------------------------
+UV_VERSION := 0.13.8
+UV_STAMP := $(TOOLS)/uv/.installed-uv-$(UV_VERSION)
+
+$(UV_STAMP):
+	rm -rf $(TOOLS)/uv
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install -q uv==$(UV_VERSION)
+	touch $@
+
+.PHONY: layer lock
+## layer: dist/msgworker-layer.zip (python/ inside) for `aws lambda publish-layer-version`; prints its size
+layer:
+	$(MAKE) -f layer/Makefile zip
+
+## lock: pin the layer's dependencies (pyproject's `dependencies`) with every file's hash, for Lambda's platform
+lock: $(UV_STAMP)
+	$(TOOLS)/uv/bin/uv pip compile pyproject.toml --quiet --generate-hashes --no-emit-package msgworker \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_17 --custom-compile-command "make lock" \
+		-o layer/requirements.lock
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

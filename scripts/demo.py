@@ -24,7 +24,7 @@ MSGWORKER = str(Path(sys.executable).parent / "msgworker")
 
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
-from msgworker.cli.template import function_ids, load_template, resolve_function  # noqa: E402
+from msgworker.cli.template import function_ids, load_template, resolve_function, table_variables  # noqa: E402
 from msgworker.testing import LocalAws, local_aws  # noqa: E402
 
 
@@ -101,8 +101,7 @@ def redeliver(template: dict[str, object], environment: dict[str, str]) -> Outco
     return outcome
 
 
-def show_idempotency_records(aws: LocalAws) -> None:
-    table = aws.environment.get("MSGWORKER_IDEMPOTENCY_TABLE") or "IdempotencyTable"
+def show_idempotency_records(aws: LocalAws, table: str) -> None:
     items = aws.client("dynamodb").scan(TableName=table)["Items"]
     print(f"\nidempotency records in {table}:")
     for item in sorted(items, key=lambda item: item["id"]["S"]):
@@ -115,7 +114,8 @@ def main() -> int:
     outcomes: list[Outcome] = []
     with local_aws(TEMPLATE) as aws:
         print(f"local AWS at {aws.endpoint_url} with tables: {', '.join(aws.tables)}")
-        environment = aws.environment
+        # What `msgworker local-aws -t template.yaml` prints: the endpoint and the tables' variables.
+        environment = {**aws.environment, **table_variables(template)}
         for function in function_ids(template):
             spec = resolve_function(template, TEMPLATE, function)
             for event_file in spec.sample_events.values():
@@ -127,7 +127,7 @@ def main() -> int:
                     print(f"    error: {outcome.error}")
                 outcomes.append(outcome)
         outcomes.append(redeliver(template, environment))
-        show_idempotency_records(aws)
+        show_idempotency_records(aws, environment["MSGWORKER_IDEMPOTENCY_TABLE"])
 
     print(f"\n{'function':<25} {'sample event':<50} records  processed  failed")
     for outcome in outcomes:

@@ -37,15 +37,13 @@ def template_aws() -> Iterator[LocalAws]:
     """A moto server holding template.yaml's tables, with the environment the template gives
     the functions (table variables, AWS endpoint) applied: for running the example handlers,
     whose layers keep state in DynamoDB, in-process."""
-    from msgworker.cli.template import load_template, physical_name
+    from msgworker.cli.template import load_template, table_variables
     from msgworker.testing import local_aws
 
     template = load_template(ROOT / "template.yaml")
     with local_aws(ROOT / "template.yaml") as aws, pytest.MonkeyPatch.context() as patch:
-        for name, value in aws.environment.items():
+        for name, value in {**aws.environment, **table_variables(template)}.items():
             patch.setenv(name, value)
-        patch.setenv("MSGWORKER_IDEMPOTENCY_TABLE", physical_name(template, "IdempotencyTable"))
-        patch.setenv("MSGWORKER_BREAKER_TABLE", physical_name(template, "BreakerTable"))
         yield aws
 
 

@@ -186,7 +186,7 @@ def test_without_botocore_the_error_says_what_to_install() -> None:
         "    print(error)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install boto3" in result.stdout, result.stdout + result.stderr
+    assert 'pip install "msgworker[aws]"' in result.stdout, result.stdout + result.stderr
 
 
 def test_a_client_that_cannot_be_made_is_a_configuration_error(environment: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,13 @@ from msgworker.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def region(monkeypatch):
+    """`run` sets the region variables, as Lambda does; monkeypatch puts them back afterwards."""
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     status = main(list(argv))
     captured = capsys.readouterr()
@@ -44,11 +51,13 @@ def test_run_exits_1_with_the_error_when_the_invocation_fails(capsys, monkeypatc
     ("argv", "expected"),
     [
         (["run", "handlers.nope:handler", "-e", "events/sqs/orders.json"], "cannot import handlers.nope"),
-        (["run", "handlers.orders", "-e", "events/sqs/orders.json"], "must be module:attribute"),
+        (["run", "handlers", "-e", "events/sqs/orders.json"], "must be module.attribute"),
+        (["run", "handlers..handler", "-e", "events/sqs/orders.json"], "must be module.attribute"),
         (["run", "handlers.orders:missing", "-e", "events/sqs/orders.json"], "has no callable 'missing'"),
         (["run", "handlers.orders:handler", "-e", "events/none.json"], "cannot read event file"),
         (["run", "handlers.orders:handler", "-e", "README.md"], "is not JSON"),
-        (["event", "sqs", "--body", "{"], "is not JSON"),
+        (["event", "eventbridge", "--body", "not json"], "must be a JSON object for eventbridge"),
+        (["event", "dynamodb", "--body", "{}", "--body", "[1]"], "--body #2 must be a JSON object"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_2(capsys, monkeypatch, argv, expected):
@@ -70,6 +79,34 @@ def test_generated_events_run_through_a_worker(capsys, monkeypatch, tmp_path, so
     status, out, err = run(capsys, "run", "handlers.orders:handler", "-e", str(event))
     assert status == 0, err
     assert json.loads(out) in (None, {"batchItemFailures": []})
+
+
+@pytest.mark.parametrize("handler", ["handlers.orders.handler", "handlers/orders.handler", "handlers.orders:handler"])
+def test_run_takes_the_handler_as_a_template_names_it(capsys, monkeypatch, handler):
+    monkeypatch.chdir(ROOT)
+    status, out, err = run(capsys, "run", handler, "-e", "events/sqs/orders-fifo.json")
+    assert status == 0, err
+    assert json.loads(out) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("source", ["sqs", "sns", "sns-sqs", "kinesis"])
+def test_text_bodies_reach_the_function_as_they_are(capsys, monkeypatch, tmp_path, source):
+    status, out, err = run(capsys, "event", source, "--body", "not json", "--body", "{also not json")
+    assert status == 0, err
+    event = tmp_path / "event.json"
+    event.write_text(out)
+    module = f"echo_{source.replace('-', '_')}"  # one per case: the process keeps what it imported
+    (tmp_path / f"{module}.py").write_text(
+        "from msgworker import worker\n"
+        "seen = []\n"
+        "handler = worker(str)(seen.append)\n"
+        "def check(event, context):\n"
+        "    handler(event, context)\n"
+        "    return seen\n"
+    )
+    status, out, err = run(capsys, "run", f"{module}.check", "-e", str(event), "--path", str(tmp_path))
+    assert status == 0, err
+    assert json.loads(out) == ["not json", "{also not json"]
 
 
 def test_fifo_events_cycle_the_given_groups(capsys):

@@ -53,6 +53,11 @@ Resources:
     Properties:
       CodeUri: code/
       Handler: app.failing
+  ClientFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: app.with_client
   BrokenFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -74,7 +79,8 @@ def handler(event, context):
     return {
         "event": event,
         "env": {name: os.environ.get(name) for name in
-                ["STAGE", "TABLE", "GLOBAL_ONLY", "QUEUE_ARN", "REGION_TEXT", "AWS_LAMBDA_FUNCTION_NAME"]},
+                ["STAGE", "TABLE", "GLOBAL_ONLY", "QUEUE_ARN", "REGION_TEXT", "AWS_LAMBDA_FUNCTION_NAME",
+                 "AWS_REGION", "AWS_DEFAULT_REGION"]},
         "function_name": context.function_name,
         "memory": context.memory_limit_in_mb,
         "remaining_ms": context.get_remaining_time_in_millis(),
@@ -83,6 +89,11 @@ def handler(event, context):
 
 def failing(event, context):
     raise ValueError("bad order")
+
+def with_client(event, context):
+    import botocore.session
+    botocore.session.get_session().create_client("sqs")  # logs where it found credentials, at INFO
+    return "made"
 """
 
 
@@ -95,9 +106,22 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def invoke(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+# No region anywhere (no variable, no AWS config file): what a new user's machine may well have.
+NO_REGION = {
+    **{name: value for name, value in os.environ.items() if name not in ("AWS_REGION", "AWS_DEFAULT_REGION")},
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+}
+
+
+def invoke(project: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MSGWORKER, "invoke", *argv], cwd=project, capture_output=True, text=True, check=False, timeout=60
+        [MSGWORKER, "invoke", *argv],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=NO_REGION if env is None else env,
     )
 
 
@@ -115,6 +139,8 @@ def test_invoke_resolves_code_handler_globals_environment_and_context(project: P
         "QUEUE_ARN": "arn:aws:local:us-east-1:123456789012:Queue/Arn",
         "REGION_TEXT": "region us-east-1",
         "AWS_LAMBDA_FUNCTION_NAME": "local-echo-dev",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
     }
     assert response["function_name"] == "local-echo-dev"
     assert response["memory"] == 256
@@ -183,6 +209,7 @@ def test_a_failing_function_exits_1_with_the_error_on_stdout(project: Path):
         (["EchoFunction", "-e", "event.json", "--parameter-overrides", "Nope=1"], "Nope not declared"),
         (["EchoFunction", "-e", "event.json", "--parameter-overrides", "Stage"], "is not Key=Value"),
         (["EchoFunction", "-e", "event.json", "-n", "event.json"], None),
+        (["EchoFunction", "-e", "event.json", "--region", ""], None),
     ],
 )
 def test_bad_input_is_one_line_naming_what_is_wrong(project: Path, argv, expected):
@@ -195,7 +222,39 @@ def test_bad_input_is_one_line_naming_what_is_wrong(project: Path, argv, expecte
     assert expected in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
     if expected.startswith("no function"):
-        assert "EchoFunction, FailingFunction, BrokenFunction" in completed.stderr
+        assert "EchoFunction, FailingFunction, ClientFunction, BrokenFunction" in completed.stderr
+
+
+def region_of(completed: subprocess.CompletedProcess[str]) -> tuple[str, str, str]:
+    assert completed.returncode == 0, completed.stderr
+    env = json.loads(completed.stdout)["env"]
+    return env["AWS_REGION"], env["AWS_DEFAULT_REGION"], env["REGION_TEXT"]
+
+
+def test_the_region_is_chosen_as_sam_local_invoke_chooses_it(project: Path):
+    # Nothing set: us-east-1, in both variables and in AWS::Region.
+    assert region_of(invoke(project, "EchoFunction", "-e", "event.json")) == ("us-east-1",) * 2 + ("region us-east-1",)
+    # The SDK's own setting comes next...
+    sdk = {**NO_REGION, "AWS_DEFAULT_REGION": "eu-north-1"}
+    assert region_of(invoke(project, "EchoFunction", "-e", "event.json", env=sdk))[:2] == ("eu-north-1",) * 2
+    # ...below samconfig.toml beside the template (sam local invoke's section, else the global one)...
+    (project / "samconfig.toml").write_text(
+        'version = 0.1\n[default.global.parameters]\nregion = "ap-south-1"\n'
+        '[default.local_invoke.parameters]\nregion = "eu-west-2"\n'
+    )
+    expected = ("eu-west-2", "eu-west-2", "region eu-west-2")
+    assert region_of(invoke(project, "EchoFunction", "-e", "event.json", env=sdk)) == expected
+    # ...and --region above everything.
+    chosen = invoke(project, "EchoFunction", "-e", "event.json", "--region", "ca-central-1", env=sdk)
+    assert region_of(chosen) == ("ca-central-1", "ca-central-1", "region ca-central-1")
+
+
+def test_the_sdks_info_lines_stay_out_of_the_output(project: Path):
+    env = {**NO_REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    completed = invoke(project, "ClientFunction", "-e", "event.json", env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == "made"
+    assert "credentials" not in completed.stderr.lower(), completed.stderr
 
 
 AWS_TEMPLATE = """

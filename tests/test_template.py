@@ -382,12 +382,50 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_layer_holds_msgworker_and_lambda_wheels_but_not_boto3(sam_build: Path) -> None:
     python = sam_build / "MsgworkerLayer" / "python"
-    for package in ("msgworker", "pydantic", "pydantic_core", "aws_lambda_powertools", "yaml"):
+    for package in ("msgworker", "pydantic", "pydantic_core", "aws_lambda_powertools", "tenacity"):
         assert (python / package).is_dir(), f"{package} missing from the layer"
     for package in ("boto3", "botocore", "s3transfer"):
         assert not (python / package).exists(), f"{package} must not be in the layer (the runtime has it)"
+    assert not list(python.glob("*yaml*")), "PyYAML is the CLI's, not the runtime's: it must not be in the layer"
     extensions = [p.name for p in (python / "pydantic_core").glob("*.so")]
     assert extensions and all("cpython-311-x86_64-linux-gnu" in name for name in extensions), extensions
+
+
+# A user's own template: the layer under another logical id (SAM asks layer/Makefile for
+# build-<LogicalId>), ContentUri pointing at a copy of msgworker's layer/ folder.
+_RENAMED_LAYER = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  CommonLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: {layer}
+      CompatibleRuntimes: [python3.11]
+    Metadata:
+      BuildMethod: makefile
+  Consumer:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: app.handler
+      Runtime: python3.11
+      Layers: [!Ref CommonLayer]
+"""
+
+
+def test_the_layer_builds_under_any_logical_id(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text("from msgworker import worker\n\nhandler = worker()(print)\n")
+    (tmp_path / "template.yaml").write_text(_RENAMED_LAYER.format(layer=ROOT / "layer"))
+    result = run(
+        [tool("sam", "bin", "sam"), "build", "--template", tmp_path / "template.yaml", "--build-dir", tmp_path / "b"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    python = tmp_path / "b" / "CommonLayer" / "python"
+    assert (python / "msgworker" / "__init__.py").is_file() and not list(python.glob("*yaml*"))
+    assert (tmp_path / "b" / "Consumer" / "app.py").is_file()
 
 
 def test_functions_contain_handler_code_only(sam_build: Path) -> None:

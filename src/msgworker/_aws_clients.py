@@ -58,7 +58,8 @@ MAX_BACKOFF = 20.0
 
 INSTALL_HINT = (
     "msgworker's AWS features (idempotency, the circuit breaker's DynamoDB store, dead-lettering, redelivery "
-    "backoff, pause_source) need botocore: `pip install boto3` (the AWS Lambda Python runtime includes it)"
+    'backoff, pause_source) need botocore, which is not installed: pip install "msgworker[aws]" (the AWS Lambda '
+    "Python runtime includes it, so a function needs it neither in its package nor in a layer)"
 )
 
 _clients: dict[tuple[str | None, ...], Any] = {}

@@ -6,6 +6,7 @@
     msgworker pattern test '{"detail-type": ["OrderPlaced"]}' -e events/eventbridge/high-value-order.json
     msgworker dlq list | peek QUEUE [-n N] | redrive QUEUE [--to SOURCE] [--dry-run]
     msgworker local -t template.yaml
+    msgworker local-aws -t template.yaml
 
 Every user error (a handler that does not import, an event file that is not JSON, an
 unknown option) is one line on stderr and exit status 2, never a traceback.
@@ -21,6 +22,7 @@ from .dlq import add_dlq_command
 from .events import add_event_command
 from .invoke import add_invoke_command
 from .local import add_local_command
+from .local_aws import add_local_aws_command
 from .pattern import add_pattern_command
 from .run import CommandError, add_run_command
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pattern_command(commands)
     add_dlq_command(commands)
     add_local_command(commands)
+    add_local_aws_command(commands)
     return parser
 
 

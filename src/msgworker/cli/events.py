@@ -62,6 +62,13 @@ _SOURCES: dict[str, tuple[str, Callable[[list[Any], argparse.Namespace], dict[st
     ),
 }
 
+# Sources whose payload AWS defines as a JSON object: the rest carry any text.
+_OBJECT_BODIES = {
+    "eventbridge": "an event's detail",
+    "eventbridge-sqs": "an event's detail",
+    "dynamodb": "a new image",
+}
+
 
 def add_event_command(commands: Any) -> None:
     event = commands.add_parser(
@@ -72,7 +79,10 @@ def add_event_command(commands: Any) -> None:
     )
     event.add_argument("source", choices=sorted(_SOURCES))
     event.add_argument(
-        "--body", action="append", default=[], help="a record's payload as JSON (repeat for more records)"
+        "--body",
+        action="append",
+        default=[],
+        help="a record's payload: JSON, or else taken as text (repeat for more records)",
     )
     event.add_argument("--name", help="queue, topic or stream name")
     event.add_argument("--fifo", action="store_true", help="SQS: a FIFO queue")
@@ -93,8 +103,15 @@ def print_event(arguments: argparse.Namespace) -> int:
     for text in arguments.body or ['{"order_id": "o-1", "customer_id": "c-1", "total": 42.5, "currency": "EUR"}']:
         try:
             bodies.append(json.loads(text))
-        except ValueError as error:
-            raise CommandError(f"--body {text!r} is not JSON: {error}") from None
+        except ValueError:
+            bodies.append(text)  # a text body (SQS, SNS and Kinesis carry any text): sent as it is
+    if arguments.source in _OBJECT_BODIES:
+        for number, body in enumerate(bodies, 1):
+            if not isinstance(body, dict):
+                raise CommandError(
+                    f"--body #{number} must be a JSON object for {arguments.source} "
+                    f"({_OBJECT_BODIES[arguments.source]}); text bodies suit sqs, sns, sns-sqs, kinesis and kafka"
+                )
     if arguments.partitions < 1:
         raise CommandError(f"--partitions must be at least 1, got {arguments.partitions}")
     _, factory = _SOURCES[arguments.source]

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..testing import LambdaContext
-from .run import CommandError, call_handler, import_handler, read_event
+from .region import region_environment, resolve_region
+from .run import CommandError, call_handler, import_handler, read_event, split_handler
 from .template import TemplateError, load_template, parse_parameter_overrides, resolve_function
 
 
@@ -37,6 +38,11 @@ def add_invoke_command(commands: Any) -> None:
         help="template parameter values, as sam takes them: 'Key=Value Key2=Value2' or "
         "'ParameterKey=Key,ParameterValue=Value'",
     )
+    invoke.add_argument(
+        "--region",
+        help="AWS_REGION/AWS_DEFAULT_REGION and AWS::Region for the run (default, as sam: samconfig.toml's "
+        "region, then the SDK's, then us-east-1)",
+    )
     invoke.set_defaults(handle=invoke_function)
 
 
@@ -47,7 +53,10 @@ def invoke_function(arguments: argparse.Namespace) -> int:
         raise CommandError(f"env vars file {arguments.env_vars} must hold a JSON object")
     try:
         parameters = parse_parameter_overrides(arguments.parameter_overrides)
-        spec = resolve_function(load_template(template_path), template_path, arguments.function, overrides, parameters)
+        region = resolve_region(arguments.region, template_path)
+        spec = resolve_function(
+            load_template(template_path), template_path, arguments.function, overrides, parameters, region
+        )
     except TemplateError as error:
         raise CommandError(str(error)) from None
     event = read_event(arguments.event)
@@ -57,10 +66,10 @@ def invoke_function(arguments: argparse.Namespace) -> int:
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            **region_environment(region),
         }
     )
-    os.environ.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    module_name, _, attribute = spec.handler.rpartition(".")
+    module_name, attribute = split_handler(spec.handler)
     handler = import_handler(module_name, attribute, [spec.code_dir])
     context = LambdaContext(function_name=spec.function_name, timeout=spec.timeout, memory_limit_in_mb=spec.memory_mb)
     return call_handler(handler, event, context)

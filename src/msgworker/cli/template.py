@@ -50,7 +50,12 @@ class FunctionSpec:
 def load_template(path: Path) -> dict[str, Any]:
     """The template as plain data; CloudFormation short tags (``!Ref X``) become their
     long forms (``{"Ref": "X"}``)."""
-    import yaml  # only the invoke command needs it
+    try:
+        import yaml  # the CLI's own dependency: Lambda functions never read templates
+    except ImportError:
+        raise TemplateError(
+            f'reading {path} needs PyYAML, which is not installed: pip install "msgworker[cli]"'
+        ) from None
 
     class Loader(yaml.SafeLoader):
         pass
@@ -91,10 +96,12 @@ def resolve_function(
     logical_id: str,
     overrides: Mapping[str, Any] | None = None,
     parameters: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
 ) -> FunctionSpec:
     """The function ``logical_id``, with Globals applied, template ``parameters``
-    overriding their defaults, and ``overrides`` (the SAM ``--env-vars`` format:
-    ``{"Parameters": {...}, "<LogicalId>": {...}}``) merged into its environment."""
+    overriding their defaults, ``AWS::Region`` (and the region in local ARNs) ``region``, and
+    ``overrides`` (the SAM ``--env-vars`` format: ``{"Parameters": {...}, "<LogicalId>": {...}}``)
+    merged into its environment."""
     resources = template["Resources"]
     resource = resources.get(logical_id)
     if not _is_function(resource):
@@ -102,7 +109,7 @@ def resolve_function(
         raise TemplateError(f"no function {logical_id!r} in {template_path} (functions: {known})")
     globals_ = (template.get("Globals") or {}).get("Function") or {}
     properties = {**globals_, **(resource.get("Properties") or {})}
-    resolver = _Resolver(template, parameters or {})
+    resolver = _Resolver(template, parameters or {}, region)
 
     handler = properties.get("Handler")
     if not isinstance(handler, str) or "." not in handler:
@@ -144,9 +151,36 @@ def resolver(template: Mapping[str, Any], parameters: Mapping[str, str] | None =
     return _Resolver(template, parameters or {})
 
 
+def table_variables(template: Mapping[str, Any]) -> dict[str, str]:
+    """The functions' environment variables that name one of the template's DynamoDB tables
+    (``MSGWORKER_IDEMPOTENCY_TABLE: !Ref IdempotencyTable``), with the table's local name: what a
+    process outside ``msgworker invoke`` (a test, a script) needs to find the tables. A variable
+    that names different tables in different functions is left out.
+
+    Example:
+        >>> table_variables({"Globals": {"Function": {"Environment": {"Variables": {"T": {"Ref": "Items"}}}}},
+        ...                  "Resources": {"Items": {"Type": "AWS::DynamoDB::Table"}}})
+        {'T': 'Items'}
+    """
+    resources = template["Resources"]
+    scopes = [((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}]
+    scopes += [((resource.get("Properties") or {}).get("Environment") or {}) for resource in _functions(template)]
+    found: dict[str, set[str]] = {}
+    for scope in scopes:
+        for name, value in (scope.get("Variables") or {}).items():
+            target = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
+            if isinstance(target, str) and (resources.get(target) or {}).get("Type") == "AWS::DynamoDB::Table":
+                found.setdefault(name, set()).add(physical_name(template, target))
+    return {name: tables.pop() for name, tables in found.items() if len(tables) == 1}
+
+
 def physical_name(template: Mapping[str, Any], logical_id: str) -> str:
     """The local stand-in for a resource's name: what ``!Ref`` resolves to locally."""
     return str(_Resolver(template, {}).ref(logical_id))
+
+
+def _functions(template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [resource for resource in template["Resources"].values() if _is_function(resource)]
 
 
 def _is_function(resource: Any) -> bool:
@@ -178,13 +212,14 @@ class _Resolver:
     its physical name if the template gives one (TableName, QueueName, ...) or else its
     logical id, a GetAtt an ARN-shaped string."""
 
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]):
+    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str], region: str = "us-east-1"):
         declared = template.get("Parameters") or {}
         unknown = sorted(set(parameters) - set(declared))
         if unknown:
             raise TemplateError(f"parameter override(s) {', '.join(unknown)} not declared in the template's Parameters")
         self.parameters = {name: (spec or {}).get("Default") for name, spec in declared.items()} | dict(parameters)
         self.resources = template["Resources"]
+        self.region = region
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -199,7 +234,7 @@ class _Resolver:
                 return self.sub(argument)
             if name == "Fn::GetAtt":
                 parts = argument if isinstance(argument, list) else str(argument).split(".", 1)
-                return f"arn:aws:local:us-east-1:123456789012:{parts[0]}/{parts[-1]}"
+                return f"arn:aws:local:{self.region}:123456789012:{parts[0]}/{parts[-1]}"
             if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
                 return str(argument[0]).join(_text(self.resolve(item)) for item in argument[1])
             if name == "Fn::If" and isinstance(argument, list) and len(argument) == 3:
@@ -207,6 +242,8 @@ class _Resolver:
         return {key: self.resolve(item) for key, item in value.items()}
 
     def ref(self, name: str) -> Any:
+        if name == "AWS::Region":
+            return self.region
         if name in PSEUDO_PARAMETERS:
             return PSEUDO_PARAMETERS[name]
         if name in self.parameters:
