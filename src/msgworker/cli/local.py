@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from .local_aws import stopped_by_signals
 from .run import CommandError
 from .template import TemplateError, parse_parameter_overrides
 
@@ -40,9 +40,7 @@ def run_local(arguments: argparse.Namespace) -> int:
         runtime = LocalRuntime(Path(arguments.template), parse_parameter_overrides(arguments.parameter_overrides))
     except (TemplateError, OSError) as error:
         raise CommandError(str(error)) from None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with runtime:
+    with stopped_by_signals() as stop, runtime:
         print(f"local AWS endpoint: {runtime.endpoint_url}", flush=True)
         for name, value in runtime.aws.environment.items() if runtime.aws else ():
             print(f"  export {name}={value}", flush=True)
@@ -53,14 +51,11 @@ def run_local(arguments: argparse.Namespace) -> int:
             f"{len(topology.rules)} rules; Ctrl-C stops",
             flush=True,
         )
-        try:
-            if arguments.no_view:
-                while not stop.wait(0.5):
-                    pass
-            else:
-                _live(runtime, stop)
-        except KeyboardInterrupt:
-            pass
+        if arguments.no_view:
+            while not stop.wait(0.5):
+                pass
+        else:
+            _live(runtime, stop)
         print("stopping", flush=True)
     return 0
 

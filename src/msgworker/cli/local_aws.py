@@ -61,7 +61,7 @@ def serve(arguments: argparse.Namespace) -> int:
             raise CommandError(
                 f"cannot create the tables of {template_path}: {type(error).__name__}: {error}"
             ) from None
-        stop = running.enter_context(_stopped_by_signals())  # before READY: a signal from then on stops cleanly
+        stop = running.enter_context(stopped_by_signals())  # before READY: a signal from then on stops cleanly
         print(shell_lines({**aws.environment, **variables}), flush=True)
         print(READY, flush=True)
         tables = ", ".join(aws.tables) or "none"
@@ -83,9 +83,14 @@ def shell_lines(environment: Mapping[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _stopped_by_signals() -> Iterator[threading.Event]:
+def stopped_by_signals() -> Iterator[threading.Event]:
     """An event set by Ctrl-C (SIGINT) or SIGTERM, instead of a KeyboardInterrupt raised
-    wherever the main thread happens to be; the previous handlers come back on exit."""
+    wherever the main thread happens to be; the previous handlers come back on exit.
+
+    Installing a SIGINT handler explicitly also matters when the command was started from a
+    non-interactive shell's background job: such a process inherits SIGINT ignored, so
+    Python would install no KeyboardInterrupt handler and Ctrl-C would do nothing.
+    """
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
