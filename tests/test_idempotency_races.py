@@ -183,7 +183,9 @@ def test_an_abort_between_claim_and_completion_leaves_the_claim_until_its_lease_
     runs: list[str] = []
     payload = {"order_id": "o-1", "total": 5}
 
-    @idempotent(key="order_id", table=table, name="abort", lease=0.5)
+    # The lease must outlast the check right after the abort even on a loaded machine
+    # (0.5 s did not, once); the test then waits it out, so this is its wall time.
+    @idempotent(key="order_id", table=table, name="abort", lease=2.0)
     def aborting(order: dict[str, Any]) -> None:
         runs.append("aborted")
         raise Abort
@@ -209,7 +211,7 @@ CRASHING_CONSUMER = textwrap.dedent(
     import sys, time
     from msgworker.idempotency import idempotent
 
-    @idempotent(key="order_id", name="crash", lease=1.0)
+    @idempotent(key="order_id", name="crash", lease=3.0)  # outlasts a slow start of the check below
     def charge(order):
         print("claimed", flush=True)
         time.sleep(60)  # killed here, between claim and completion
