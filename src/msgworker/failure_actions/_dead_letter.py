@@ -33,38 +33,30 @@ from ._aws import (
     AwsAccess,
     Failures,
     SqsQueue,
-    chunks,
     error_code,
     failure_text,
     queue_of,
     receive_count,
     sqs_failures,
 )
-
-ERROR_TYPE_ATTRIBUTE = "msgworker.error_type"
-ERROR_MESSAGE_ATTRIBUTE = "msgworker.error_message"
-MESSAGE_ID_ATTRIBUTE = "msgworker.message_id"
-RECEIVE_COUNT_ATTRIBUTE = "msgworker.receive_count"
-SOURCE_ARN_ATTRIBUTE = "msgworker.source_arn"
-OWN_ATTRIBUTES = (
-    ERROR_TYPE_ATTRIBUTE,
+from ._letters import (
     ERROR_MESSAGE_ATTRIBUTE,
+    ERROR_TYPE_ATTRIBUTE,
+    MAX_MESSAGE_BYTES,
     MESSAGE_ID_ATTRIBUTE,
+    OWN_ATTRIBUTES,
     RECEIVE_COUNT_ATTRIBUTE,
     SOURCE_ARN_ATTRIBUTE,
+    Letter,
+    attributes_size,
+    by_size,
+    fit,
 )
 
 MAX_ATTRIBUTES = 10
 """SQS accepts at most 10 message attributes per message."""
 MAX_ERROR_MESSAGE = 1_000
 """Characters of the error message kept in its attribute (it counts towards the message size)."""
-MAX_MESSAGE_BYTES = 1024 * 1024
-"""The most SQS accepts in one message, body and attributes together (1 MiB since
-January 2026; 256 KiB before, and on queues whose MaximumMessageSize is set lower)."""
-MAX_BATCH_BYTES = 256 * 1024
-"""A SendMessageBatch request carries at most this much (the classic SQS limit, kept for
-queues whose maximum message size is still 256 KiB)."""
-
 # Characters SQS accepts in a string value; anything else (most control characters) would
 # make the whole entry fail.
 _NOT_ALLOWED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -182,22 +174,6 @@ def original_attributes(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return converted
 
 
-@dataclass(slots=True)
-class _Letter:
-    index: int
-    record: Mapping[str, Any]
-    error: BaseException
-    entry: dict[str, Any]
-    dropped: tuple[str, ...]
-    size: int
-    truncated: bool = False
-    """The error message attribute was cut further to fit :data:`MAX_MESSAGE_BYTES`."""
-
-    @property
-    def fits(self) -> bool:
-        return self.size <= MAX_MESSAGE_BYTES
-
-
 class DeadLetterAction:
     """After a batch, send SQS records that failed with one of ``target.on`` to the DLQ and
     return their indices: resolved, they are reported done (and Lambda deletes them).
@@ -309,7 +285,7 @@ class DeadLetterAction:
 
     def _letter(
         self, index: int, record: Mapping[str, Any], error: BaseException, source: SqsQueue, queue: SqsQueue
-    ) -> _Letter:
+    ) -> Letter:
         own = error_attributes(record, error)
         originals = {name: value for name, value in original_attributes(record).items() if name not in own}
         room = MAX_ATTRIBUTES - len(own)
@@ -325,11 +301,11 @@ class DeadLetterAction:
             # order the order of failure.
             entry["MessageGroupId"] = group if isinstance(group, str) and group else source.name
             entry["MessageDeduplicationId"] = message_id[:128]
-        return _fit(_Letter(index, record, error, entry, dropped, len(body.encode("utf-8")) + _attributes_size(entry)))
+        return fit(Letter(index, record, error, entry, dropped, len(body.encode("utf-8")) + attributes_size(entry)))
 
-    def _send(self, invocation: Invocation, queue: SqsQueue, letters: list[_Letter]) -> set[int]:
+    def _send(self, invocation: Invocation, queue: SqsQueue, letters: list[Letter]) -> set[int]:
         sent: set[int] = set()
-        for batch in _by_size(letters):
+        for batch in by_size(letters):
             if not self.access.time_left(invocation, "dead-lettering records"):
                 break
             try:
@@ -356,7 +332,7 @@ class DeadLetterAction:
             "sqs:SendMessage on the DLQ (and kms:GenerateDataKey if it uses a customer managed key)",
         )
 
-    def _log_too_large(self, letter: _Letter, queue: SqsQueue) -> None:
+    def _log_too_large(self, letter: Letter, queue: SqsQueue) -> None:
         self.access.logger.error(
             "record not sent to the dead-letter queue: too large even without copied attributes and error text",
             extra={
@@ -370,7 +346,7 @@ class DeadLetterAction:
             },
         )
 
-    def _log_sent(self, letter: _Letter, queue: SqsQueue) -> None:
+    def _log_sent(self, letter: Letter, queue: SqsQueue) -> None:
         kind = type(letter.error)
         extra: dict[str, object] = {
             "message_id": letter.record.get("messageId"),
@@ -385,70 +361,12 @@ class DeadLetterAction:
         self.access.logger.warning("record sent to the dead-letter queue", extra=extra)
 
 
-def _fit(letter: _Letter) -> _Letter:
-    """Make ``letter`` fit :data:`MAX_MESSAGE_BYTES`: first drop the record's own copied
-    attributes, then cut the error message; what still does not fit is left for the caller
-    to log (the body is never cut: the DLQ keeps the message as it came)."""
-    if letter.fits:
-        return letter
-    attributes = letter.entry["MessageAttributes"]
-    copied = [name for name in attributes if name not in OWN_ATTRIBUTES]
-    for name in copied:
-        del attributes[name]
-    letter.dropped = (*copied, *letter.dropped)
-    letter.size = _size(letter.entry)
-    if letter.fits:
-        return letter
-    message = attributes.get(ERROR_MESSAGE_ATTRIBUTE)
-    if message is not None:
-        text = message["StringValue"].encode("utf-8")
-        room = len(text) - (letter.size - MAX_MESSAGE_BYTES) - len("…".encode())
-        if room > 0:
-            message["StringValue"] = text[:room].decode("utf-8", "ignore") + "…"
-        else:
-            del attributes[ERROR_MESSAGE_ATTRIBUTE]
-        letter.truncated = True
-        letter.size = _size(letter.entry)
-    return letter
-
-
-def _size(entry: Mapping[str, Any]) -> int:
-    return len(entry["MessageBody"].encode("utf-8")) + _attributes_size(entry)
-
-
-def _attributes_size(entry: Mapping[str, Any]) -> int:
-    """Bytes the message attributes add to a message, as SQS counts them (name, type, value)."""
-    size = 0
-    for name, attribute in entry["MessageAttributes"].items():
-        value = attribute.get("StringValue")
-        raw = value.encode("utf-8") if isinstance(value, str) else bytes(attribute.get("BinaryValue", b""))
-        size += len(name.encode("utf-8")) + len(attribute["DataType"].encode("utf-8")) + len(raw)
-    return size
-
-
-def _by_size(letters: list[_Letter]) -> list[list[_Letter]]:
-    """Letters in SendMessageBatch calls: at most 10 entries and MAX_BATCH_BYTES each (a
-    letter larger than that goes alone, and SQS decides)."""
-    batches: list[list[_Letter]] = []
-    for group in chunks(letters):
-        current: list[_Letter] = []
-        size = 0
-        for letter in group:
-            if current and size + letter.size > MAX_BATCH_BYTES:
-                batches.append(current)
-                current, size = [], 0
-            current.append(letter)
-            size += letter.size
-        if current:
-            batches.append(current)
-    return batches
-
-
 __all__ = [
     "ERROR_MESSAGE_ATTRIBUTE",
     "ERROR_TYPE_ATTRIBUTE",
     "MAX_MESSAGE_BYTES",
     "MESSAGE_ID_ATTRIBUTE",
+    "OWN_ATTRIBUTES",
     "RECEIVE_COUNT_ATTRIBUTE",
     "SOURCE_ARN_ATTRIBUTE",
     "DeadLetter",
